@@ -1,0 +1,165 @@
+//! Assembly: configuration → secret, database, mailer, plugins → a running server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::auth::Auth;
+use crate::auth::origins::{TrustedOrigins, origin_of};
+use crate::config::Config;
+use crate::crypto::{Signer, random_id};
+use crate::http::{AppState, router};
+use crate::mail::Mailer;
+use crate::plugins::jwt::JwtIssuer;
+use crate::store::schema::Plugins;
+use crate::store::sql::{SqlStore, open_sqlite};
+use crate::store::{Schema, migrate};
+
+const MIN_SECRET_LEN: usize = 32;
+
+/// The configured secret; in development a generated one kept in the data folder.
+fn resolve_secret(cfg: &Config) -> Result<String, String> {
+    if let Some(s) = cfg.secret.as_deref().filter(|s| !s.is_empty()) {
+        if s.len() < MIN_SECRET_LEN {
+            if cfg.is_production() {
+                return Err(format!(
+                    "BETTER_AUTH_SECRET must be at least {MIN_SECRET_LEN} characters in production"
+                ));
+            }
+            tracing::warn!("the secret is shorter than {MIN_SECRET_LEN} characters");
+        }
+        return Ok(s.to_string());
+    }
+    if cfg.is_production() {
+        return Err("BETTER_AUTH_SECRET is required in production (at least 32 characters)".into());
+    }
+    let path = cfg.data_dir.join("palisade.secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim().to_string();
+        if s.len() >= MIN_SECRET_LEN {
+            return Ok(s);
+        }
+    }
+    let secret = random_id(48);
+    write_private(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::warn!(path = %path.display(), "no BETTER_AUTH_SECRET set: generated a development secret; set one for production");
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(contents.as_bytes())
+}
+
+pub fn schema_for(cfg: &Config) -> Schema {
+    Schema::better_auth(Plugins {
+        jwt: cfg.plugins.jwt.enabled,
+        two_factor: cfg.plugins.two_factor.enabled,
+    })
+}
+
+fn check_supported(cfg: &Config) -> Result<String, String> {
+    if cfg.secondary_storage.url.is_some() {
+        return Err(
+            "secondary storage (REDIS_URL / [secondary_storage] url) is not supported yet".into(),
+        );
+    }
+    let url = cfg.database_url();
+    if !url.starts_with("sqlite:") {
+        return Err(format!(
+            "unsupported DATABASE_URL {url:?}: only sqlite:// is supported so far"
+        ));
+    }
+    Ok(url)
+}
+
+/// Opens the database, applying missing schema (SQLite's zero-config start).
+pub async fn open_store(cfg: &Config) -> Result<(SqlStore, Arc<Schema>, Vec<String>), String> {
+    let url = check_supported(cfg)?;
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data_dir: {e}"))?;
+    let pool = open_sqlite(&url).await.map_err(|e| format!("{url}: {e}"))?;
+    let schema = Arc::new(schema_for(cfg));
+    let applied = migrate::migrate(&pool, &schema)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((SqlStore::new(pool, schema.clone()), schema, applied))
+}
+
+/// Builds the shared context from a configuration.
+pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
+    let secret = resolve_secret(&cfg)?;
+    let (store, schema, applied) = open_store(&cfg).await?;
+    for s in &applied {
+        tracing::info!(statement = %s, "migrated");
+    }
+    let base_url = cfg.base_url();
+    let mut origins = TrustedOrigins::new(&base_url, &cfg.trusted_origins);
+    if let Some(site) = &cfg.plugins.cross_domain_site_url {
+        origins.add(site);
+    }
+    let jwt = cfg.plugins.jwt.enabled.then(|| {
+        let origin = origin_of(&base_url).unwrap_or_else(|| base_url.clone());
+        let j = &cfg.plugins.jwt;
+        JwtIssuer::new(
+            j.issuer.clone().unwrap_or_else(|| origin.clone()),
+            j.audience.clone().unwrap_or(origin),
+            j.expiration,
+        )
+    });
+    let mailer = Mailer::from_config(&cfg)?;
+    Ok(Arc::new(Auth {
+        base_url,
+        store: Arc::new(store),
+        schema,
+        signer: Signer::new(&secret),
+        origins,
+        mailer,
+        jwt,
+        config: cfg,
+    }))
+}
+
+/// Serves until SIGINT/SIGTERM. `ready` receives the bound address (tests bind port 0).
+pub async fn serve(
+    cfg: Config,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), String> {
+    let listen = cfg.listen.clone();
+    let auth = build(cfg).await?;
+    let app = router(AppState::new(auth.clone())?);
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("listen {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, base = %auth.api_url(), "palisade listening");
+    if let Some(tx) = ready {
+        let _ = tx.send(addr);
+    }
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

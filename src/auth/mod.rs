@@ -1,0 +1,160 @@
+//! The rules of authentication, free of HTTP: users, sessions, passwords, email flows.
+//! Every function takes the [`Auth`] context and typed input and returns `Result<_, ApiError>`.
+
+pub mod email;
+pub mod origins;
+pub mod password;
+pub mod sessions;
+pub mod users;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use crate::config::Config;
+use crate::crypto::Signer;
+use crate::mail::Mailer;
+use crate::plugins::jwt::JwtIssuer;
+use crate::store::{Record, Schema, Store};
+use origins::TrustedOrigins;
+
+/// Everything a request needs, built once at start-up and shared.
+pub struct Auth {
+    pub config: Config,
+    pub base_url: String,
+    pub store: Store,
+    pub schema: Arc<Schema>,
+    pub signer: Signer,
+    pub origins: TrustedOrigins,
+    pub mailer: Mailer,
+    pub jwt: Option<JwtIssuer>,
+}
+
+impl Auth {
+    /// `{baseURL}{basePath}`, e.g. `http://127.0.0.1:3000/api/auth`.
+    pub fn api_url(&self) -> String {
+        format!("{}{}", self.base_url, self.config.base_path)
+    }
+
+    pub fn secret(&self) -> &[u8] {
+        self.signer.secret()
+    }
+}
+
+/// Who is calling, as far as the session row records it (WIRE.md §6).
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip_address: String,
+    pub user_agent: String,
+}
+
+/// A row of `user`. JSON is the record in schema order with `id` last, as Better Auth sends it.
+#[derive(Debug, Clone)]
+pub struct User(pub Record);
+
+/// A row of `session`.
+#[derive(Debug, Clone)]
+pub struct Session(pub Record);
+
+/// Record → JSON object with `id` moved last and `hidden` fields left out.
+pub fn record_json(rec: &Record, hidden: &[&str]) -> Json {
+    let mut map = Map::with_capacity(rec.0.len());
+    let mut id = None;
+    for (k, v) in &rec.0 {
+        if k == "id" {
+            id = Some(v.to_json());
+        } else if !hidden.contains(&k.as_str()) {
+            map.insert(k.clone(), v.to_json());
+        }
+    }
+    if let Some(id) = id {
+        map.insert("id".into(), id);
+    }
+    Json::Object(map)
+}
+
+impl User {
+    pub fn id(&self) -> &str {
+        self.0.str("id").unwrap_or_default()
+    }
+    pub fn email(&self) -> &str {
+        self.0.str("email").unwrap_or_default()
+    }
+    pub fn email_verified(&self) -> bool {
+        self.0.bool("emailVerified")
+    }
+    pub fn to_json(&self) -> Json {
+        record_json(&self.0, &[])
+    }
+}
+
+impl Session {
+    pub fn id(&self) -> &str {
+        self.0.str("id").unwrap_or_default()
+    }
+    pub fn token(&self) -> &str {
+        self.0.str("token").unwrap_or_default()
+    }
+    pub fn user_id(&self) -> &str {
+        self.0.str("userId").unwrap_or_default()
+    }
+    pub fn expires_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.date("expiresAt").unwrap_or_default()
+    }
+    pub fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.date("createdAt").unwrap_or_default()
+    }
+    pub fn to_json(&self) -> Json {
+        record_json(&self.0, &[])
+    }
+}
+
+/// Better Auth's email check (zod's `z.email()` pattern): a plain local part without leading,
+/// trailing or doubled dots, and a dotted domain whose last label has 2+ letters.
+pub fn is_valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_'+-.".contains(&b));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.bytes().all(|b| b.is_ascii_alphabetic()));
+    local_ok && domain_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_email;
+
+    #[test]
+    fn email_syntax() {
+        for ok in ["a@b.co", "first.last+tag@sub.example.com", "o'neil@x.io"] {
+            assert!(is_valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "nope",
+            "a@b",
+            "@b.co",
+            "a..b@c.co",
+            ".a@b.co",
+            "a@b.c",
+            "a b@c.co",
+            "a@-b.co",
+        ] {
+            assert!(!is_valid_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Email/password sign-in, password change and password reset (WIRE.md §5, §10).
+
+use chrono::{Duration, Utc};
+
+use super::users::{self, check_password_length, normalize_email};
+use super::{Auth, RequestMeta, Session, User, is_valid_email, sessions};
+use crate::crypto::{password, random_id};
+use crate::error::{Result, codes};
+use crate::mail::{Email, EmailKind};
+use crate::store::{Record, Where, now};
+
+/// Signs in by email and password. An unknown email and a wrong password answer alike and
+/// cost the same scrypt work.
+pub async fn sign_in(
+    auth: &Auth,
+    email: &str,
+    candidate: String,
+    remember_me: bool,
+    meta: &RequestMeta,
+) -> Result<(User, Session)> {
+    if !is_valid_email(email) {
+        return Err(codes::invalid_email());
+    }
+    let Some(user) = users::find_by_email(auth, email).await? else {
+        password::verify_dummy(candidate).await?;
+        return Err(codes::invalid_email_or_password());
+    };
+    let Some(hash) = users::credential_hash(auth, user.id()).await? else {
+        password::verify_dummy(candidate).await?;
+        return Err(codes::invalid_email_or_password());
+    };
+    if !password::verify(hash, candidate).await? {
+        return Err(codes::invalid_email_or_password());
+    }
+    if auth.config.email_and_password.require_email_verification && !user.email_verified() {
+        return Err(codes::email_not_verified());
+    }
+    let session = sessions::create(auth, &*auth.store, user.id(), !remember_me, meta).await?;
+    Ok((user, session))
+}
+
+pub struct ChangePassword {
+    pub current: String,
+    pub new: String,
+    pub revoke_other_sessions: bool,
+}
+
+/// Returns the replacement session when other sessions were revoked (all of the user's
+/// sessions, the caller's included, are replaced by one new session).
+pub async fn change(
+    auth: &Auth,
+    user: &User,
+    input: ChangePassword,
+    meta: &RequestMeta,
+    dont_remember: bool,
+) -> Result<Option<Session>> {
+    check_password_length(auth, &input.new)?;
+    users::check_password(auth, user.id(), input.current).await?;
+    users::set_password(auth, user.id(), input.new).await?;
+    if !input.revoke_other_sessions {
+        return Ok(None);
+    }
+    sessions::revoke_all(auth, user.id()).await?;
+    Ok(Some(
+        sessions::create(auth, &*auth.store, user.id(), dont_remember, meta).await?,
+    ))
+}
+
+fn reset_identifier(token: &str) -> String {
+    format!("reset-password:{token}")
+}
+
+/// Emails a reset link when the user exists; says nothing either way.
+pub async fn request_reset(auth: &Auth, email: &str, redirect_to: Option<&str>) -> Result<()> {
+    let Some(user) = users::find_by_email(auth, &normalize_email(email)).await? else {
+        return Ok(());
+    };
+    let token = random_id(24);
+    let at = now();
+    let ttl = auth
+        .config
+        .email_and_password
+        .reset_password_token_expires_in;
+    let row = Record::new()
+        .with("id", random_id(32))
+        .with("identifier", reset_identifier(&token))
+        .with("value", user.id())
+        .with("expiresAt", at + Duration::seconds(ttl))
+        .with("createdAt", at)
+        .with("updatedAt", at);
+    auth.store.create("verification", row).await?;
+    let callback = redirect_to.map(encode_component).unwrap_or_default();
+    let url = format!(
+        "{}/reset-password/{token}?callbackURL={callback}",
+        auth.api_url()
+    );
+    auth.mailer.send_later(Email {
+        kind: EmailKind::ResetPassword,
+        to: user.email().into(),
+        url,
+        token,
+    });
+    Ok(())
+}
+
+/// The user id a live reset token belongs to.
+pub async fn reset_token_user(auth: &Auth, token: &str) -> Result<Option<String>> {
+    let row = auth
+        .store
+        .find_one(
+            "verification",
+            &[Where::eq("identifier", reset_identifier(token))],
+        )
+        .await?;
+    Ok(row
+        .filter(|r| r.date("expiresAt").is_some_and(|e| e > Utc::now()))
+        .map(|r| r.string("value")))
+}
+
+/// Consumes the token and sets the new password. Sessions survive unless configured otherwise.
+pub async fn reset(auth: &Auth, token: &str, new_password: String) -> Result<()> {
+    check_password_length(auth, &new_password)?;
+    let Some(user_id) = reset_token_user(auth, token).await? else {
+        return Err(codes::invalid_token());
+    };
+    // Delete first: of two concurrent resets with one token, only one sees a row to remove.
+    let removed = auth
+        .store
+        .delete_many(
+            "verification",
+            &[Where::eq("identifier", reset_identifier(token))],
+        )
+        .await?;
+    if removed == 0 {
+        return Err(codes::invalid_token());
+    }
+    users::set_password(auth, &user_id, new_password).await?;
+    if auth
+        .config
+        .email_and_password
+        .revoke_sessions_on_password_reset
+    {
+        sessions::revoke_all(auth, &user_id).await?;
+    }
+    Ok(())
+}
+
+/// JavaScript's `encodeURIComponent`.
+pub fn encode_component(s: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SET: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'!')
+        .remove(b'~')
+        .remove(b'*')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')');
+    utf8_percent_encode(s, SET).to_string()
+}

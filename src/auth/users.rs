@@ -1,0 +1,197 @@
+//! Users and their credential accounts: sign-up, profile updates, deletion.
+
+use super::{Auth, RequestMeta, Session, User, sessions};
+use crate::crypto::{password, random_id};
+use crate::error::{ApiError, Result, codes};
+use crate::store::{Ops, Record, StoreError, Value, Where, now};
+
+pub struct SignUp {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub image: Option<String>,
+    pub remember_me: bool,
+}
+
+/// Emails are stored and compared lower-case (WIRE.md §15.2).
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+pub async fn find_by_email(auth: &Auth, email: &str) -> Result<Option<User>> {
+    let rec = auth
+        .store
+        .find_one("user", &[Where::eq("email", normalize_email(email))])
+        .await?;
+    Ok(rec.map(User))
+}
+
+pub async fn find_by_id(auth: &Auth, id: &str) -> Result<Option<User>> {
+    Ok(auth
+        .store
+        .find_one("user", &[Where::eq("id", id)])
+        .await?
+        .map(User))
+}
+
+pub fn check_password_length(auth: &Auth, pw: &str) -> Result<()> {
+    let n = pw.chars().count();
+    let cfg = &auth.config.email_and_password;
+    if n < cfg.min_password_length {
+        return Err(codes::password_too_short());
+    }
+    if n > cfg.max_password_length {
+        return Err(codes::password_too_long());
+    }
+    Ok(())
+}
+
+/// Creates user + credential account + session in one transaction. The password is hashed
+/// before the transaction opens, so concurrent sign-ups never wait on each other's scrypt.
+pub async fn sign_up(
+    auth: &Auth,
+    input: SignUp,
+    meta: &RequestMeta,
+) -> Result<(User, Option<Session>)> {
+    check_password_length(auth, &input.password)?;
+    let email = normalize_email(&input.email);
+    if find_by_email(auth, &email).await?.is_some() {
+        return Err(codes::user_already_exists());
+    }
+    let hash = password::hash(input.password).await?;
+    let at = now();
+    let mut user = Record::new()
+        .with("id", random_id(32))
+        .with("name", input.name)
+        .with("email", email)
+        .with("emailVerified", false)
+        .with("image", input.image)
+        .with("createdAt", at)
+        .with("updatedAt", at);
+    if auth
+        .schema
+        .model("user")
+        .is_ok_and(|m| m.field("twoFactorEnabled").is_ok())
+    {
+        user.set("twoFactorEnabled", false);
+    }
+    let tx = auth.store.begin().await?;
+    let user = match tx.create("user", user).await {
+        Err(StoreError::Unique(_)) => return Err(codes::user_already_exists()),
+        other => User(other?),
+    };
+    create_credential_account(&*tx, user.id(), &hash).await?;
+    // With required verification, sign-up creates no session (Better Auth's behaviour).
+    let session = if auth.config.email_and_password.require_email_verification {
+        None
+    } else {
+        Some(sessions::create(auth, &*tx, user.id(), !input.remember_me, meta).await?)
+    };
+    tx.commit().await?;
+    Ok((user, session))
+}
+
+pub async fn create_credential_account(ops: &dyn Ops, user_id: &str, hash: &str) -> Result<Record> {
+    let at = now();
+    let account = Record::new()
+        .with("id", random_id(32))
+        .with("accountId", user_id)
+        .with("providerId", "credential")
+        .with("userId", user_id)
+        .with("password", hash)
+        .with("createdAt", at)
+        .with("updatedAt", at);
+    Ok(ops.create("account", account).await?)
+}
+
+/// The stored hash of the user's email/password account, if any.
+pub async fn credential_hash(auth: &Auth, user_id: &str) -> Result<Option<String>> {
+    let filter = [
+        Where::eq("userId", user_id),
+        Where::eq("providerId", "credential"),
+    ];
+    let acc = auth.store.find_one("account", &filter).await?;
+    Ok(acc.and_then(|a| a.str("password").map(str::to_string)))
+}
+
+/// Sets the credential password, creating the credential account when the user has none.
+pub async fn set_password(auth: &Auth, user_id: &str, new_password: String) -> Result<()> {
+    let hash = password::hash(new_password).await?;
+    let filter = [
+        Where::eq("userId", user_id),
+        Where::eq("providerId", "credential"),
+    ];
+    let data = Record::new()
+        .with("password", hash.clone())
+        .with("updatedAt", now());
+    if auth.store.update_many("account", &filter, data).await? == 0 {
+        create_credential_account(&*auth.store, user_id, &hash).await?;
+    }
+    Ok(())
+}
+
+/// Checks the user's current password; a user without one never matches.
+pub async fn check_password(auth: &Auth, user_id: &str, candidate: String) -> Result<()> {
+    let Some(hash) = credential_hash(auth, user_id).await? else {
+        password::verify_dummy(candidate).await?;
+        return Err(codes::credential_account_not_found());
+    };
+    if password::verify(hash, candidate).await? {
+        Ok(())
+    } else {
+        Err(codes::invalid_password())
+    }
+}
+
+/// Profile fields a client may change through update-user.
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    /// `Some(None)` clears the image.
+    pub image: Option<Option<String>>,
+}
+
+pub async fn update_profile(auth: &Auth, user_id: &str, update: ProfileUpdate) -> Result<User> {
+    let mut data = Record::new();
+    if let Some(name) = update.name {
+        data.set("name", name);
+    }
+    if let Some(image) = update.image {
+        data.set("image", Value::from(image));
+    }
+    data.set("updatedAt", now());
+    let updated = auth
+        .store
+        .update("user", &[Where::eq("id", user_id)], data)
+        .await?;
+    updated.map(User).ok_or_else(codes::user_not_found)
+}
+
+pub async fn mark_email_verified(auth: &Auth, user_id: &str, email: Option<&str>) -> Result<User> {
+    let mut data = Record::new()
+        .with("emailVerified", true)
+        .with("updatedAt", now());
+    if let Some(email) = email {
+        data.set("email", normalize_email(email));
+    }
+    match auth
+        .store
+        .update("user", &[Where::eq("id", user_id)], data)
+        .await
+    {
+        Err(StoreError::Unique(_)) => Err(codes::user_already_exists()),
+        other => other?.map(User).ok_or_else(codes::user_not_found),
+    }
+}
+
+/// Deletes the user and every row that belongs to them, in one transaction.
+pub async fn delete(auth: &Auth, user_id: &str) -> Result<()> {
+    let tx = auth.store.begin().await?;
+    let owned = [Where::eq("userId", user_id)];
+    for model in ["session", "account", "twoFactor"] {
+        if auth.schema.model(model).is_ok() {
+            tx.delete_many(model, &owned).await?;
+        }
+    }
+    tx.delete("user", &[Where::eq("id", user_id)]).await?;
+    tx.commit().await.map_err(ApiError::from)
+}

@@ -1,0 +1,89 @@
+//! Better Auth's password hash: `hex(salt16):hex(scrypt(NFKC(pw), saltHex, N=16384, r=16, p=1, 64))`,
+//! where the 32-char hex salt string itself (its ASCII bytes) is the scrypt salt (WIRE.md §15.3).
+//! Hashing runs on the blocking pool so it never stalls the async workers.
+
+use rand::RngCore;
+use unicode_normalization::UnicodeNormalization;
+
+use super::{ct_eq, scrypt::scrypt};
+use crate::error::ApiError;
+
+const LOG_N: u8 = 14;
+const R: u32 = 16;
+const P: u32 = 1;
+const KEY_LEN: usize = 64;
+
+fn derive(password: &str, salt_hex: &str) -> String {
+    let normalized: String = password.nfkc().collect();
+    let mut key = [0u8; KEY_LEN];
+    scrypt(
+        normalized.as_bytes(),
+        salt_hex.as_bytes(),
+        LOG_N,
+        R,
+        P,
+        &mut key,
+    );
+    hex::encode(key)
+}
+
+/// Synchronous hash; callers on async threads use [`hash`].
+pub fn hash_blocking(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let salt_hex = hex::encode(salt);
+    let key = derive(password, &salt_hex);
+    format!("{salt_hex}:{key}")
+}
+
+/// Synchronous verify; a malformed stored hash never matches.
+pub fn verify_blocking(stored: &str, password: &str) -> bool {
+    let Some((salt, key)) = stored.split_once(':') else {
+        return false;
+    };
+    ct_eq(&derive(password, salt), &key.to_ascii_lowercase())
+}
+
+pub async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_blocking(&password))
+        .await
+        .map_err(|e| ApiError::internal("password hashing task failed", e))
+}
+
+pub async fn verify(stored: String, password: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || verify_blocking(&stored, &password))
+        .await
+        .map_err(|e| ApiError::internal("password verification task failed", e))
+}
+
+/// Burns the same work as a real verification, so an unknown email costs as much as a wrong
+/// password (no timing oracle).
+pub async fn verify_dummy(password: String) -> Result<(), ApiError> {
+    const DUMMY: &str = "00000000000000000000000000000000:00";
+    verify(DUMMY.to_string(), password).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_better_auth_known_answer() {
+        // Produced by Node: crypto.scryptSync("password-123".normalize("NFKC"),
+        // "0123456789abcdef0123456789abcdef", 64, {N:16384, r:16, p:1, maxmem:64*1024*1024})
+        let stored = format!("0123456789abcdef0123456789abcdef:{}", KNOWN_KEY);
+        assert!(verify_blocking(&stored, "password-123"));
+        assert!(!verify_blocking(&stored, "password-124"));
+    }
+
+    #[test]
+    fn hash_then_verify() {
+        let h = hash_blocking("correct horse");
+        assert_eq!(h.len(), 161);
+        assert!(verify_blocking(&h, "correct horse"));
+        assert!(!verify_blocking(&h, "wrong horse"));
+        assert!(!verify_blocking("garbage", "x"));
+    }
+
+    const KNOWN_KEY: &str = "c79549873a3166e2ca9e839c752f8f4ddf5e28aa2403eadc9d7d45a3b6d735ebdb24b37ae89fd08295e8500566657691fa943c9c8f706883b70162fe4eb6bd7a";
+}

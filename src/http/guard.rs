@@ -1,0 +1,263 @@
+//! What every request passes through before and after its handler: client address, CORS
+//! preflight, rate limiting, origin/CSRF checks (WIRE.md §2, §11), and the response headers
+//! of the bearer and JWT plugins (WIRE.md §1).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::empty_404;
+use crate::auth::RequestMeta;
+use crate::auth::origins::origin_of;
+use crate::error::{ApiError, codes};
+
+/// An IP address or CIDR range.
+#[derive(Debug, Clone)]
+pub struct IpRange {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(s: &str) -> Option<IpRange> {
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, p)) => (ip.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let ip: IpAddr = s.parse().ok()?;
+                (ip, if ip.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        Some(IpRange { net: ip, prefix })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        let (a, b, bits): (u128, u128, u32) = match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            (IpAddr::V4(n), IpAddr::V6(i)) => match i.to_ipv4_mapped() {
+                Some(i) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+                None => return false,
+            },
+            _ => return false,
+        };
+        let prefix = u32::from(self.prefix).min(bits);
+        if prefix == 0 {
+            return true;
+        }
+        let shift = bits - prefix;
+        (a >> shift) == (b >> shift)
+    }
+}
+
+/// The client address: `X-Forwarded-For` is believed only from a trusted proxy, walking the
+/// list from the right past other trusted proxies.
+fn client_ip(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    let peer = peer?;
+    let trusted = |ip: IpAddr| state.proxies.iter().any(|r| r.contains(ip));
+    if !trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .iter()
+            .rev()
+            .copied()
+            .find(|ip| !trusted(*ip))
+            .or(forwarded.first().copied())
+            .unwrap_or(peer),
+    )
+}
+
+/// `Origin`, else the origin of `Referer`; `Some("null")` is kept to be refused.
+fn request_origin(headers: &HeaderMap) -> Option<String> {
+    let h = |n: header::HeaderName| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    h(header::ORIGIN)
+        .or_else(|| h(header::REFERER).map(|r| origin_of(&r).unwrap_or_else(|| "null".into())))
+}
+
+fn check_origin(state: &AppState, origin: Option<&str>) -> Result<(), ApiError> {
+    match origin {
+        None | Some("null") | Some("") => Err(codes::missing_or_null_origin()),
+        Some(o) if state.auth.origins.is_trusted_origin(o) => Ok(()),
+        Some(_) => Err(codes::invalid_origin()),
+    }
+}
+
+/// WIRE.md §2: cookie-bearing writes need a trusted origin; cookie-less sign-in/sign-up is
+/// checked when a browser is evidently involved (Origin, Referer or Sec-Fetch-* present).
+fn csrf(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    origin: Option<&str>,
+) -> Result<(), ApiError> {
+    if headers.contains_key(header::COOKIE) {
+        return check_origin(state, origin);
+    }
+    if !(path.starts_with("/sign-in") || path.starts_with("/sign-up")) {
+        return Ok(());
+    }
+    let fetch = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if fetch("sec-fetch-site") == Some("cross-site") && fetch("sec-fetch-mode") == Some("navigate")
+    {
+        return Err(codes::cross_site_navigation());
+    }
+    let browser = ["sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"]
+        .iter()
+        .any(|n| headers.contains_key(*n));
+    if browser || origin.is_some() {
+        return check_origin(state, origin);
+    }
+    Ok(())
+}
+
+fn preflight(state: &AppState, origin: Option<&str>, headers: &HeaderMap) -> Response {
+    let Some(origin) = origin.filter(|o| state.auth.origins.is_trusted_origin(o)) else {
+        return empty_404();
+    };
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    allow_origin(h, origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    let requested = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        requested.unwrap_or(HeaderValue::from_static(
+            "content-type, authorization, better-auth-cookie",
+        )),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    res
+}
+
+fn allow_origin(h: &mut HeaderMap, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+fn too_many(retry_after: u64) -> Response {
+    let mut res =
+        ApiError::without_code(429, "Too many requests. Please try again later.").into_response();
+    res.headers_mut()
+        .insert("x-retry-after", HeaderValue::from(retry_after));
+    res
+}
+
+/// Adds `set-auth-token` for a newly set session cookie and the expose list for the plugin
+/// headers; CORS headers for trusted cross-origin callers.
+fn finish(state: &AppState, res: &mut Response, origin: Option<&str>) {
+    let h = res.headers_mut();
+    if state.auth.config.plugins.bearer {
+        let token = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| state.cookies.session_value_in(c));
+        if let Some(v) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            h.insert("set-auth-token", v);
+        }
+    }
+    let exposed: Vec<&str> = ["set-auth-token", "set-auth-jwt"]
+        .into_iter()
+        .filter(|n| h.contains_key(*n))
+        .collect();
+    if !exposed.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&exposed.join(", "))
+    {
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
+    }
+    if let Some(o) =
+        origin.filter(|o| state.auth.origins.is_trusted_origin(o) && o.starts_with("http"))
+    {
+        allow_origin(h, o);
+    }
+}
+
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let headers = req.headers();
+    let ip = client_ip(&state, peer, headers);
+    let origin = request_origin(headers);
+    let path = req.uri().path().to_string();
+    if req.method() == Method::OPTIONS {
+        return preflight(
+            &state,
+            headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+            headers,
+        );
+    }
+    if let Some(limiter) = &state.limiter {
+        let key = ip.map_or_else(|| "no-ip".to_string(), |ip| ip.to_string());
+        if let Err(wait) = limiter.check(&key, &path) {
+            return too_many(wait);
+        }
+    }
+    if req.method() != Method::GET
+        && req.method() != Method::HEAD
+        && let Err(e) = csrf(&state, &path, headers, origin.as_deref())
+    {
+        return e.into_response();
+    }
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let meta = RequestMeta {
+        ip_address: ip.map(|i| i.to_string()).unwrap_or_default(),
+        user_agent,
+    };
+    req.extensions_mut().insert(meta);
+    let mut res = next.run(req).await;
+    finish(&state, &mut res, origin.as_deref());
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_ranges() {
+        let r = IpRange::parse("127.0.0.0/8").unwrap();
+        assert!(r.contains("127.1.2.3".parse().unwrap()));
+        assert!(!r.contains("10.0.0.1".parse().unwrap()));
+        assert!(
+            IpRange::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(IpRange::parse("bogus").is_none());
+    }
+}

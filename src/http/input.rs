@@ -1,0 +1,196 @@
+//! Request input: JSON or form bodies, and Better Auth's validation messages
+//! (`[body.field] Invalid input: expected string, received undefined`, WIRE.md §1).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde_json::{Map, Value as Json};
+
+use crate::error::{ApiError, codes};
+
+/// A parsed request body: `None` when the request had none.
+pub struct Body(pub Option<Map<String, Json>>);
+
+/// Parses the body; the shape is checked later by [`Fields`] so all issues are reported.
+pub struct RawBody(pub Option<Json>);
+
+fn unsupported(ct: &str) -> ApiError {
+    ApiError::new(
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        format!(
+            "Content-Type \"{ct}\" is not allowed. Allowed types: application/x-www-form-urlencoded, application/json"
+        ),
+    )
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::new(413, "PAYLOAD_TOO_LARGE", "Request body is too large"))?;
+        let form = match ct.as_deref() {
+            None | Some("application/json") => false,
+            Some("application/x-www-form-urlencoded") => true,
+            Some(other) => return Err(unsupported(other)),
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(RawBody(None));
+        }
+        if form {
+            let map: Map<String, Json> = url::form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), Json::String(v.into_owned())))
+                .collect();
+            return Ok(RawBody(Some(Json::Object(map))));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| RawBody(Some(v)))
+            .map_err(|_| codes::invalid_json())
+    }
+}
+
+/// zod's name for the type of a JSON value.
+fn type_name(v: Option<&Json>) -> &'static str {
+    match v {
+        None => "undefined",
+        Some(Json::Null) => "null",
+        Some(Json::Bool(_)) => "boolean",
+        Some(Json::Number(_)) => "number",
+        Some(Json::String(_)) => "string",
+        Some(Json::Array(_)) => "array",
+        Some(Json::Object(_)) => "object",
+    }
+}
+
+/// Reads typed fields out of a body (or query), collecting every issue like zod does.
+pub struct Fields {
+    scope: &'static str,
+    map: Map<String, Json>,
+    issues: Vec<String>,
+}
+
+impl Fields {
+    /// The body must be an object (`[body] Invalid input: expected object, received …`).
+    pub fn body(raw: RawBody) -> Result<Fields, ApiError> {
+        match raw.0 {
+            Some(Json::Object(map)) => Ok(Fields {
+                scope: "body",
+                map,
+                issues: Vec::new(),
+            }),
+            other => Err(ApiError::validation(format!(
+                "[body] Invalid input: expected object, received {}",
+                type_name(other.as_ref())
+            ))),
+        }
+    }
+
+    /// An optional body: absent is treated as `{}`.
+    pub fn optional_body(raw: RawBody) -> Result<Fields, ApiError> {
+        match raw.0 {
+            None => Ok(Fields {
+                scope: "body",
+                map: Map::new(),
+                issues: Vec::new(),
+            }),
+            some => Fields::body(RawBody(some)),
+        }
+    }
+
+    pub fn query(params: Vec<(String, String)>) -> Fields {
+        let map = params
+            .into_iter()
+            .map(|(k, v)| (k, Json::String(v)))
+            .collect();
+        Fields {
+            scope: "query",
+            map,
+            issues: Vec::new(),
+        }
+    }
+
+    fn issue(&mut self, key: &str, msg: String) {
+        self.issues.push(format!("[{}.{key}] {msg}", self.scope));
+    }
+
+    fn expected(&mut self, key: &str, ty: &str) {
+        let got = type_name(self.map.get(key));
+        self.issue(key, format!("Invalid input: expected {ty}, received {got}"));
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    pub fn string(&mut self, key: &str) -> String {
+        match self.map.get(key) {
+            Some(Json::String(s)) => s.clone(),
+            _ => {
+                self.expected(key, "string");
+                String::new()
+            }
+        }
+    }
+
+    pub fn opt_string(&mut self, key: &str) -> Option<String> {
+        match self.map.get(key) {
+            None => None,
+            Some(Json::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.expected(key, "string");
+                None
+            }
+        }
+    }
+
+    /// A string that may also be `null` (e.g. `image` on update-user).
+    pub fn nullable_string(&mut self, key: &str) -> Option<Option<String>> {
+        match self.map.get(key) {
+            Some(Json::Null) => Some(None),
+            _ => self.opt_string(key).map(Some),
+        }
+    }
+
+    pub fn opt_bool(&mut self, key: &str) -> Option<bool> {
+        match self.map.get(key) {
+            None => None,
+            Some(Json::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.expected(key, "boolean");
+                None
+            }
+        }
+    }
+
+    /// A required email address (`z.email()`).
+    pub fn email(&mut self, key: &str) -> String {
+        let present = matches!(self.map.get(key), Some(Json::String(_)));
+        let s = self.string(key);
+        if present && !crate::auth::is_valid_email(&s) {
+            self.issue(key, "Invalid email address".into());
+        }
+        s
+    }
+
+    /// Ends validation: every issue, joined with `; `.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.issues.join("; ")))
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The HTTP face: one router per route group, merged here under the base path.
+//! Handlers parse input, call `auth::*`, and shape the reply; the rules live in `auth`.
+
+pub mod cookies;
+pub mod error;
+pub mod guard;
+pub mod input;
+pub mod rate_limit;
+pub mod reply;
+pub mod session;
+
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+
+use crate::auth::Auth;
+use cookies::Cookies;
+use guard::IpRange;
+use rate_limit::RateLimiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<Auth>,
+    pub cookies: Arc<Cookies>,
+    pub limiter: Option<Arc<RateLimiter>>,
+    pub proxies: Arc<Vec<IpRange>>,
+}
+
+impl AppState {
+    pub fn new(auth: Arc<Auth>) -> Result<Self, String> {
+        let cfg = &auth.config;
+        let secure = cfg.advanced.use_secure_cookies || auth.base_url.starts_with("https://");
+        let cookies = Cookies::new(&cfg.advanced.cookie_prefix, secure, cfg.session.expires_in);
+        let limiter = cfg
+            .rate_limit_enabled()
+            .then(|| Arc::new(RateLimiter::new(cfg.rate_limit.window, cfg.rate_limit.max)));
+        let proxies = cfg
+            .advanced
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                IpRange::parse(p).ok_or_else(|| {
+                    format!("advanced.trusted_proxies: {p:?} is not an IP or CIDR range")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            auth,
+            cookies: Arc::new(cookies),
+            limiter,
+            proxies: Arc::new(proxies),
+        })
+    }
+}
+
+/// The whole API, mounted at the configured base path (default `/api/auth`).
+pub fn router(state: AppState) -> Router {
+    let base_path = state.auth.config.base_path.clone();
+    let max_body = state.auth.config.advanced.max_body_bytes;
+    let api = routes::router(&state)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state);
+    Router::new()
+        .nest(&base_path, api)
+        .fallback(error::not_found)
+}

@@ -1,0 +1,65 @@
+//! A handler's answer: JSON (or a redirect) plus Set-Cookie lines and extra headers.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value as Json;
+
+pub struct Reply {
+    status: StatusCode,
+    body: Option<Json>,
+    cookies: Vec<String>,
+    headers: Vec<(HeaderName, String)>,
+}
+
+impl Reply {
+    pub fn json(body: Json) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: Some(body),
+            cookies: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 302 with `Location` and an empty body.
+    pub fn redirect(location: &str) -> Self {
+        Self {
+            status: StatusCode::FOUND,
+            body: None,
+            cookies: Vec::new(),
+            headers: Vec::new(),
+        }
+        .header(header::LOCATION, location)
+    }
+
+    pub fn cookies(mut self, cookies: impl IntoIterator<Item = String>) -> Self {
+        self.cookies.extend(cookies);
+        self
+    }
+
+    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut res = match self.body {
+            Some(body) => super::error::json_response(self.status, body.to_string()),
+            None => self.status.into_response(),
+        };
+        let h = res.headers_mut();
+        for c in self.cookies {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                h.append(header::SET_COOKIE, v);
+            }
+        }
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.append(name, v);
+            }
+        }
+        res
+    }
+}

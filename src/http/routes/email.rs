@@ -1,0 +1,107 @@
+//! Password reset and email verification links (WIRE.md §10).
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde_json::{Value as Json, json};
+
+use super::sign::check_url;
+use crate::auth::{email, password};
+use crate::error::{Result, codes};
+use crate::http::AppState;
+use crate::http::input::{Fields, RawBody};
+use crate::http::reply::Reply;
+use crate::http::session;
+
+/// `url` with `key=value` appended to its query.
+fn with_param(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={}", password::encode_component(value))
+}
+
+pub async fn request_password_reset(State(state): State<AppState>, body: RawBody) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let email = f.email("email");
+    let redirect_to = f.opt_string("redirectTo");
+    f.finish()?;
+    check_url(&state, redirect_to.as_deref(), codes::invalid_redirect_url)?;
+    password::request_reset(&state.auth, &email, redirect_to.as_deref()).await?;
+    Ok(Reply::json(json!({
+        "status": true,
+        "message": "If this email exists in our system, check your email for the reset link",
+    })))
+}
+
+/// The link in the email: redirects to the app with the token, or with `error=INVALID_TOKEN`.
+pub async fn reset_password_callback(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Reply> {
+    let mut f = Fields::query(q);
+    let callback = f.string("callbackURL");
+    f.finish()?;
+    check_url(&state, Some(&callback), codes::invalid_callback_url)?;
+    let location = match password::reset_token_user(&state.auth, &token).await? {
+        Some(_) => with_param(&callback, "token", &token),
+        None => with_param(&callback, "error", "INVALID_TOKEN"),
+    };
+    Ok(Reply::redirect(&location))
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let new_password = f.string("newPassword");
+    let token = f.opt_string("token");
+    f.finish()?;
+    let token = token.or_else(|| q.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v));
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(codes::invalid_token());
+    };
+    password::reset(&state.auth, &token, new_password).await?;
+    Ok(Reply::json(json!({ "status": true })))
+}
+
+pub async fn send_verification_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let address = f.email("email");
+    let callback = f.opt_string("callbackURL");
+    f.finish()?;
+    check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    let callback = callback.unwrap_or_else(|| email::default_callback(&state.auth));
+    match session::optional(&state, &headers).await? {
+        Some(cur) => {
+            email::send_for_session_user(&state.auth, &cur.user, &address, &callback).await?
+        }
+        None => email::send_for_email(&state.auth, &address, &callback).await?,
+    }
+    Ok(Reply::json(json!({ "status": true })))
+}
+
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Reply> {
+    let mut f = Fields::query(q);
+    let token = f.string("token");
+    let callback = f.opt_string("callbackURL");
+    f.finish()?;
+    check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    match (email::verify(&state.auth, &token).await, callback) {
+        (Ok(_), Some(cb)) => Ok(Reply::redirect(&cb)),
+        (Ok(_), None) => Ok(Reply::json(json!({ "status": true, "user": Json::Null }))),
+        (Err(e), Some(cb)) if e.status < 500 => Ok(Reply::redirect(&with_param(
+            &cb,
+            "error",
+            e.code.unwrap_or("INVALID_TOKEN"),
+        ))),
+        (Err(e), _) => Err(e),
+    }
+}

@@ -1,0 +1,57 @@
+//! The table of contents of the API (WIRE.md §5).
+
+mod email;
+mod jwt;
+mod misc;
+mod session;
+mod sign;
+mod user;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use super::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/sign-up/email", post(sign::sign_up))
+        .route("/sign-in/email", post(sign::sign_in))
+        .route("/sign-out", post(sign::sign_out))
+        .route(
+            "/get-session",
+            get(session::get_session).post(session::post_get_session),
+        )
+        .route("/list-sessions", get(session::list_sessions))
+        .route("/revoke-session", post(session::revoke_session))
+        .route("/revoke-sessions", post(session::revoke_sessions))
+        .route(
+            "/revoke-other-sessions",
+            post(session::revoke_other_sessions),
+        )
+        .route("/update-user", post(user::update_user))
+        .route("/change-password", post(user::change_password))
+        .route("/change-email", post(user::change_email))
+        .route("/delete-user", post(user::delete_user))
+        .route(
+            "/request-password-reset",
+            post(email::request_password_reset),
+        )
+        .route(
+            "/reset-password/{token}",
+            get(email::reset_password_callback),
+        )
+        .route("/reset-password", post(email::reset_password))
+        .route(
+            "/send-verification-email",
+            post(email::send_verification_email),
+        )
+        .route("/verify-email", get(email::verify_email))
+        .route("/ok", get(misc::ok))
+        .route("/error", get(misc::error_page));
+    if state.auth.jwt.is_some() {
+        r = r
+            .route("/token", get(jwt::token))
+            .route("/jwks", get(jwt::jwks));
+    }
+    r
+}

@@ -1,0 +1,104 @@
+//! Sign-up, sign-in and sign-out by email and password.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use serde_json::{Map, Value as Json, json};
+
+use crate::auth::{RequestMeta, password, users};
+use crate::error::{ApiError, Result, codes};
+use crate::http::AppState;
+use crate::http::input::{Fields, RawBody};
+use crate::http::reply::Reply;
+use crate::http::session;
+
+/// URL-valued inputs must be relative or on a trusted origin (WIRE.md §2).
+pub fn check_url(state: &AppState, url: Option<&str>, err: fn() -> ApiError) -> Result<()> {
+    match url {
+        Some(u) if !state.auth.origins.is_trusted_url(u) => Err(err()),
+        _ => Ok(()),
+    }
+}
+
+fn require_enabled(state: &AppState) -> Result<()> {
+    if state.auth.config.email_and_password.enabled {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            400,
+            "EMAIL_PASSWORD_DISABLED",
+            "Email and password is not enabled",
+        ))
+    }
+}
+
+pub async fn sign_up(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let name = f.string("name");
+    let email = f.email("email");
+    let pw = f.string("password");
+    let image = f.opt_string("image");
+    let callback = f.opt_string("callbackURL");
+    let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
+    f.finish()?;
+    check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    require_enabled(&state)?;
+    let input = users::SignUp {
+        name,
+        email,
+        password: pw,
+        image,
+        remember_me,
+    };
+    let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
+    let token = session.as_ref().map(|s| s.token().to_string());
+    let body = json!({ "token": token, "user": user.to_json() });
+    let cookies = match &token {
+        Some(t) => state.cookies.session(&state.auth.signer, t, !remember_me),
+        None => Vec::new(),
+    };
+    Ok(Reply::json(body).cookies(cookies))
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let email = f.string("email");
+    let pw = f.string("password");
+    let callback = f.opt_string("callbackURL");
+    let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
+    f.finish()?;
+    check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    require_enabled(&state)?;
+    let (user, session) = password::sign_in(&state.auth, &email, pw, remember_me, &meta).await?;
+    let mut body = Map::new();
+    body.insert("redirect".into(), callback.is_some().into());
+    body.insert("token".into(), session.token().into());
+    if let Some(url) = &callback {
+        body.insert("url".into(), url.clone().into());
+    }
+    body.insert("user".into(), user.to_json());
+    let cookies = state
+        .cookies
+        .session(&state.auth.signer, session.token(), !remember_me);
+    let mut reply = Reply::json(Json::Object(body)).cookies(cookies);
+    if let Some(url) = callback {
+        reply = reply.header(header::LOCATION, url);
+    }
+    Ok(reply)
+}
+
+/// Always succeeds; deletes the session when there is one and clears the cookies.
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
+    if let Some(token) = session::request_token(&state, &headers) {
+        crate::auth::sessions::revoke_by_token(&state.auth, &token).await?;
+    }
+    Ok(Reply::json(json!({ "success": true })).cookies(state.cookies.clear_session()))
+}

@@ -1,0 +1,119 @@
+//! update-user, change-password, change-email, delete-user.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::json;
+
+use super::sign::check_url;
+use crate::auth::{RequestMeta, email, password, sessions, users};
+use crate::error::{ApiError, Result, codes};
+use crate::http::AppState;
+use crate::http::input::{Fields, RawBody};
+use crate::http::reply::Reply;
+use crate::http::session;
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let name = f.opt_string("name");
+    let image = f.nullable_string("image");
+    let has_email = f.has("email");
+    f.finish()?;
+    let cur = session::require(&state, &headers).await?;
+    if has_email {
+        return Err(codes::email_can_not_be_updated());
+    }
+    if name.is_none() && image.is_none() {
+        return Err(ApiError::without_code(400, "No fields to update"));
+    }
+    users::update_profile(
+        &state.auth,
+        cur.user.id(),
+        users::ProfileUpdate { name, image },
+    )
+    .await?;
+    // The session cookie is re-sent (same token), as the reference does.
+    let cookies = state
+        .cookies
+        .session(&state.auth.signer, cur.session.token(), cur.dont_remember);
+    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let current = f.string("currentPassword");
+    let new = f.string("newPassword");
+    let revoke_other_sessions = f.opt_bool("revokeOtherSessions").unwrap_or(false);
+    f.finish()?;
+    let cur = session::require(&state, &headers).await?;
+    let input = password::ChangePassword {
+        current,
+        new,
+        revoke_other_sessions,
+    };
+    let replaced =
+        password::change(&state.auth, &cur.user, input, &meta, cur.dont_remember).await?;
+    let user = cur.user.to_json();
+    Ok(match replaced {
+        None => Reply::json(json!({ "token": null, "user": user })),
+        Some(s) => {
+            let cookies = state
+                .cookies
+                .session(&state.auth.signer, s.token(), cur.dont_remember);
+            Reply::json(json!({ "token": s.token(), "user": user })).cookies(cookies)
+        }
+    })
+}
+
+/// Sends a link to the new address; the change happens when it is followed.
+pub async fn change_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let new_email = f.email("newEmail");
+    let callback = f.opt_string("callbackURL");
+    f.finish()?;
+    check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    let cur = session::require(&state, &headers).await?;
+    let callback = callback.unwrap_or_else(|| email::default_callback(&state.auth));
+    email::request_change(&state.auth, &cur.user, &new_email, &callback).await?;
+    Ok(Reply::json(json!({ "status": true })))
+}
+
+/// With a password, or without one on a fresh session (WIRE.md §5).
+pub async fn delete_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::optional_body(body)?;
+    let pw = f.opt_string("password");
+    let callback = f.opt_string("callbackURL");
+    f.finish()?;
+    check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    let cur = session::require(&state, &headers).await?;
+    if !state.auth.config.user.delete_enabled {
+        return Err(ApiError::new(404, "NOT_FOUND", "Delete user is disabled"));
+    }
+    match pw {
+        Some(pw) => users::check_password(&state.auth, cur.user.id(), pw).await?,
+        None => sessions::require_fresh(&state.auth, &cur.session)
+            .map_err(|_| codes::session_expired())?,
+    }
+    users::delete(&state.auth, cur.user.id()).await?;
+    Ok(
+        Reply::json(json!({ "success": true, "message": "User deleted" }))
+            .cookies(state.cookies.clear_session()),
+    )
+}

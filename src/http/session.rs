@@ -1,0 +1,96 @@
+//! Finding the caller's session: the signed session cookie, or (bearer plugin, WIRE.md §7)
+//! `Authorization: Bearer <token.sig | url-encoded | raw token>`.
+
+use axum::http::{HeaderMap, header};
+use percent_encoding::percent_decode_str;
+
+use super::AppState;
+use super::cookies::{DONT_REMEMBER, SESSION_TOKEN};
+use crate::auth::sessions::{self, Lookup};
+use crate::auth::{Session, User};
+use crate::error::{ApiError, Result};
+
+pub struct Current {
+    pub session: Session,
+    pub user: User,
+    pub dont_remember: bool,
+}
+
+pub enum Found {
+    /// No usable token (absent, or badly signed): nothing to clear.
+    None,
+    /// A valid token that names no live session: the client's cookies should be cleared.
+    Gone,
+    Active(Current),
+}
+
+fn bearer_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if !state.auth.config.plugins.bearer {
+        return None;
+    }
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, raw) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let raw = raw.trim();
+    let raw = if raw.contains('%') {
+        percent_decode_str(raw).decode_utf8().ok()?.into_owned()
+    } else {
+        raw.to_string()
+    };
+    if raw.contains('.') {
+        state.auth.signer.verify(&raw).map(str::to_string)
+    } else if raw.is_empty() {
+        None
+    } else {
+        // A raw token is accepted as if the server had signed it (WIRE.md §7).
+        Some(raw)
+    }
+}
+
+/// The session token the request carries, with its signature checked.
+pub fn request_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = bearer_token(state, headers) {
+        return Some(t);
+    }
+    let signed = state.cookies.read(headers, SESSION_TOKEN)?;
+    state.auth.signer.verify(&signed).map(str::to_string)
+}
+
+pub fn dont_remember(state: &AppState, headers: &HeaderMap) -> bool {
+    state
+        .cookies
+        .read(headers, DONT_REMEMBER)
+        .is_some_and(|v| state.auth.signer.verify(&v) == Some("true"))
+}
+
+pub async fn find(state: &AppState, headers: &HeaderMap) -> Result<Found> {
+    let Some(token) = request_token(state, headers) else {
+        return Ok(Found::None);
+    };
+    Ok(match sessions::lookup(&state.auth, &token).await? {
+        Lookup::Gone => Found::Gone,
+        Lookup::Active(session, user) => Found::Active(Current {
+            session,
+            user,
+            dont_remember: dont_remember(state, headers),
+        }),
+    })
+}
+
+/// The session, or 401 UNAUTHORIZED.
+pub async fn require(state: &AppState, headers: &HeaderMap) -> Result<Current> {
+    match find(state, headers).await? {
+        Found::Active(c) => Ok(c),
+        _ => Err(ApiError::unauthorized()),
+    }
+}
+
+/// The session if there is one (routes where signing in is optional).
+pub async fn optional(state: &AppState, headers: &HeaderMap) -> Result<Option<Current>> {
+    Ok(match find(state, headers).await? {
+        Found::Active(c) => Some(c),
+        _ => None,
+    })
+}

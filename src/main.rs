@@ -1,0 +1,148 @@
+//! `palisade serve | migrate | generate | keys` (PRODUCT.md "Operating interface").
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use palisade::config::Config;
+use palisade::store::migrate;
+
+#[derive(Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Better Auth-compatible authentication server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (creates and migrates the embedded SQLite database if needed).
+    Serve {
+        #[arg(long, env = "PALISADE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Add missing tables, columns and indexes to the database.
+    Migrate {
+        #[arg(long, env = "PALISADE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print what would be done without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the DDL of the configured schema.
+    Generate {
+        #[arg(long, env = "PALISADE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "sqlite")]
+        dialect: String,
+    },
+    /// JWT signing keys.
+    Keys {
+        #[arg(long, env = "PALISADE_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// List stored keys.
+    List,
+    /// Print the public JWKS (as served at /jwks).
+    ExportJwks,
+}
+
+fn load(config: Option<PathBuf>) -> Result<Config, String> {
+    Config::load(config.as_deref())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { config } => palisade::app::serve(load(config)?, None).await,
+        Command::Migrate { config, dry_run } => {
+            let cfg = load(config)?;
+            if dry_run {
+                let url = cfg.database_url();
+                let pool = palisade::store::sql::open_sqlite(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let steps = migrate::plan(&pool, &palisade::app::schema_for(&cfg))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                print_steps(&steps, "would run");
+            } else {
+                let (_, _, steps) = palisade::app::open_store(&cfg).await?;
+                print_steps(&steps, "ran");
+            }
+            Ok(())
+        }
+        Command::Generate { config, dialect } => {
+            if dialect != "sqlite" {
+                return Err(format!(
+                    "dialect {dialect:?} is not supported yet (sqlite only)"
+                ));
+            }
+            for s in migrate::generate(&palisade::app::schema_for(&load(config)?)) {
+                println!("{s};");
+            }
+            Ok(())
+        }
+        Command::Keys { config, action } => {
+            let auth = palisade::app::build(load(config)?).await?;
+            let jwt = auth.jwt.as_ref().ok_or("the jwt plugin is disabled")?;
+            let jwks = jwt.jwks(&auth).await.map_err(|e| e.to_string())?;
+            match action {
+                KeysAction::ExportJwks => println!("{jwks}"),
+                KeysAction::List => {
+                    for k in jwks["keys"].as_array().into_iter().flatten() {
+                        println!(
+                            "{}\t{}",
+                            k["kid"].as_str().unwrap_or(""),
+                            k["alg"].as_str().unwrap_or("")
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_steps(steps: &[String], verb: &str) {
+    if steps.is_empty() {
+        println!("schema is up to date");
+    }
+    for s in steps {
+        println!("{verb}: {s};");
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Optional features of Better Auth's plugin set. Bearer tokens live in `http::session`
+//! (they only change how a request names its session).
+
+pub mod jwt;

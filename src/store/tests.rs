@@ -1,0 +1,266 @@
+//! The adapter suite: every verb and operator against a real SQLite database.
+
+use std::sync::Arc;
+
+use super::schema::Plugins;
+use super::sql::{SqlStore, open_sqlite};
+use super::*;
+
+async fn store() -> SqlStore {
+    let pool = open_sqlite("sqlite::memory:").await.unwrap();
+    let schema = Arc::new(Schema::better_auth(Plugins {
+        jwt: true,
+        two_factor: true,
+    }));
+    migrate::migrate(&pool, &schema).await.unwrap();
+    SqlStore::new(pool, schema)
+}
+
+fn user(id: &str, email: &str, name: &str) -> Record {
+    let at = now();
+    Record::new()
+        .with("id", id)
+        .with("name", name)
+        .with("email", email)
+        .with("emailVerified", false)
+        .with("image", Value::Null)
+        .with("createdAt", at)
+        .with("updatedAt", at)
+        .with("twoFactorEnabled", false)
+}
+
+async fn seeded() -> SqlStore {
+    let s = store().await;
+    for (i, name) in ["Ada", "Bob", "Cy", "Dee"].iter().enumerate() {
+        s.create(
+            "user",
+            user(
+                &format!("u{i}"),
+                &format!("{}@x.io", name.to_lowercase()),
+                name,
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    s
+}
+
+#[tokio::test]
+async fn create_and_find_round_trip_types() {
+    let s = store().await;
+    let rec = user("u1", "a@x.io", "Ada");
+    let created = s.create("user", rec.clone()).await.unwrap();
+    let found = s
+        .find_one("user", &[Where::eq("id", "u1")])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created, found);
+    assert_eq!(found.get("emailVerified"), Some(&Value::Bool(false)));
+    assert_eq!(found.date("createdAt"), rec.date("createdAt"));
+}
+
+#[tokio::test]
+async fn operators() {
+    let s = seeded().await;
+    let names = |rows: Vec<Record>| rows.iter().map(|r| r.string("name")).collect::<Vec<_>>();
+    let q = |w: Vec<Where>| {
+        let s = &s;
+        async move {
+            names(
+                s.find_many(
+                    "user",
+                    &w,
+                    FindMany {
+                        sort_by: Some(("name".into(), false)),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        q(vec![Where::new("name", Op::Ne, "Ada")]).await,
+        ["Bob", "Cy", "Dee"]
+    );
+    assert_eq!(q(vec![Where::new("name", Op::Lt, "Bob")]).await, ["Ada"]);
+    assert_eq!(
+        q(vec![Where::new("name", Op::Lte, "Bob")]).await,
+        ["Ada", "Bob"]
+    );
+    assert_eq!(q(vec![Where::new("name", Op::Gt, "Cy")]).await, ["Dee"]);
+    assert_eq!(
+        q(vec![Where::new("name", Op::Gte, "Cy")]).await,
+        ["Cy", "Dee"]
+    );
+    assert_eq!(
+        q(vec![Where::is_in("name", vec!["Ada".into(), "Cy".into()])]).await,
+        ["Ada", "Cy"]
+    );
+    let not_in = Where {
+        values: vec!["Ada".into(), "Cy".into()],
+        ..Where::new("name", Op::NotIn, Value::Null)
+    };
+    assert_eq!(q(vec![not_in]).await, ["Bob", "Dee"]);
+    assert_eq!(
+        q(vec![Where::new("email", Op::Contains, "bo")]).await,
+        ["Bob"]
+    );
+    assert_eq!(
+        q(vec![Where::new("email", Op::StartsWith, "d")]).await,
+        ["Dee"]
+    );
+    assert_eq!(
+        q(vec![Where::new("email", Op::EndsWith, "y@x.io")]).await,
+        ["Cy"]
+    );
+    assert_eq!(
+        q(vec![Where::new("email", Op::Contains, "%")]).await,
+        Vec::<String>::new()
+    );
+    let ci = Where {
+        insensitive: true,
+        ..Where::eq("name", "ADA")
+    };
+    assert_eq!(q(vec![ci]).await, ["Ada"]);
+    // AND terms and OR terms are grouped: verified AND (Cy OR Dee).
+    s.update_many(
+        "user",
+        &[Where::is_in("name", vec!["Ada".into(), "Cy".into()])],
+        Record::new().with("emailVerified", true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        q(vec![
+            Where::eq("emailVerified", true),
+            Where::eq("name", "Cy").or(),
+            Where::eq("name", "Dee").or()
+        ])
+        .await,
+        ["Cy"]
+    );
+    assert_eq!(
+        q(vec![
+            Where::eq("name", "Ada").or(),
+            Where::eq("name", "Bob").or()
+        ])
+        .await,
+        ["Ada", "Bob"]
+    );
+    assert_eq!(
+        q(vec![
+            Where::eq("image", Value::Null),
+            Where::eq("name", "Dee")
+        ])
+        .await,
+        ["Dee"]
+    );
+}
+
+#[tokio::test]
+async fn paging_sorting_count() {
+    let s = seeded().await;
+    let opts = FindMany {
+        limit: Some(2),
+        offset: Some(1),
+        sort_by: Some(("name".into(), true)),
+    };
+    let rows = s.find_many("user", &[], opts).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.string("name")).collect::<Vec<_>>(),
+        ["Cy", "Bob"]
+    );
+    assert_eq!(s.count("user", &[]).await.unwrap(), 4);
+    assert_eq!(
+        s.count("user", &[Where::new("name", Op::Gt, "B")])
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn update_and_delete() {
+    let s = seeded().await;
+    let updated = s
+        .update(
+            "user",
+            &[Where::eq("id", "u0")],
+            Record::new().with("name", "Ada L"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.string("name"), "Ada L");
+    assert!(
+        s.update(
+            "user",
+            &[Where::eq("id", "nope")],
+            Record::new().with("name", "x")
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    let n = s
+        .update_many(
+            "user",
+            &[Where::new("name", Op::Gt, "C")],
+            Record::new().with("emailVerified", true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        s.count("user", &[Where::eq("emailVerified", true)])
+            .await
+            .unwrap(),
+        2
+    );
+    s.delete("user", &[Where::eq("id", "u0")]).await.unwrap();
+    assert_eq!(
+        s.delete_many("user", &[Where::new("name", Op::Ne, "zz")])
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(s.count("user", &[]).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn unique_violation_is_typed() {
+    let s = seeded().await;
+    let err = s
+        .create("user", user("u9", "ada@x.io", "Again"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unique(_)), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_field_is_an_error_not_a_silent_drop() {
+    let s = store().await;
+    let err = s
+        .find_one("user", &[Where::eq("nope", "x")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownField { .. }));
+}
+
+#[tokio::test]
+async fn transaction_rolls_back_unless_committed() {
+    let s = store().await;
+    let tx = s.begin().await.unwrap();
+    tx.create("user", user("t1", "t1@x.io", "T")).await.unwrap();
+    assert_eq!(tx.count("user", &[]).await.unwrap(), 1);
+    drop(tx);
+    assert_eq!(s.count("user", &[]).await.unwrap(), 0);
+    let tx = s.begin().await.unwrap();
+    tx.create("user", user("t2", "t2@x.io", "T")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(s.count("user", &[]).await.unwrap(), 1);
+}
