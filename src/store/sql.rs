@@ -216,10 +216,10 @@ fn term(model: &Model, w: &Where) -> StoreResult<SimpleExpr> {
     let lhs: SimpleExpr = if fold {
         Func::lower(column(f)).into()
     } else {
-        column(f).into()
+        column(f)
     };
     let val = |v: &Value| -> SimpleExpr {
-        let e: SimpleExpr = Expr::val(encode(f, v)).into();
+        let e: SimpleExpr = Expr::val(encode(f, v));
         if fold { Func::lower(e).into() } else { e }
     };
     if w.value == Value::Null && matches!(w.op, Op::Eq | Op::Ne) {
@@ -329,7 +329,7 @@ impl<E: Exec> Ops for SqlOps<E> {
         for (name, v) in &data.0 {
             let f = model.field(name)?;
             cols.push(Alias::new(&f.column));
-            vals.push(Expr::val(encode(f, v)).into());
+            vals.push(Expr::val(encode(f, v)));
         }
         let (sql, values) = Query::insert()
             .into_table(Alias::new(&model.table))

@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real server on port 0 against its own fresh SQLite
+//! database and talks HTTP to it. One binary, so the build links once.
+
+mod harness;
+
+mod bad_input;
+mod email_smtp;
+mod flows;
+mod transactions;
