@@ -88,7 +88,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ));
             }
             for s in migrate::generate(&palisade::app::schema_for(&load(config)?)) {
-                println!("{s};");
+                out(&format!("{s};"));
             }
             Ok(())
         }
@@ -97,14 +97,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             let jwt = auth.jwt.as_ref().ok_or("the jwt plugin is disabled")?;
             let jwks = jwt.jwks(&auth).await.map_err(|e| e.to_string())?;
             match action {
-                KeysAction::ExportJwks => println!("{jwks}"),
+                KeysAction::ExportJwks => out(&jwks.to_string()),
                 KeysAction::List => {
                     for k in jwks["keys"].as_array().into_iter().flatten() {
-                        println!(
-                            "{}\t{}",
+                        let (kid, alg) = (
                             k["kid"].as_str().unwrap_or(""),
-                            k["alg"].as_str().unwrap_or("")
+                            k["alg"].as_str().unwrap_or(""),
                         );
+                        out(&format!("{kid}\t{alg}"));
                     }
                 }
             }
@@ -115,11 +115,17 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 fn print_steps(steps: &[String], verb: &str) {
     if steps.is_empty() {
-        println!("schema is up to date");
+        out("schema is up to date");
     }
     for s in steps {
-        println!("{verb}: {s};");
+        out(&format!("{verb}: {s};"));
     }
+}
+
+/// Prints a line; a closed pipe (`palisade generate | head`) is not an error.
+fn out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn main() -> ExitCode {

@@ -18,6 +18,14 @@ pub async fn sign_in(
     remember_me: bool,
     meta: &RequestMeta,
 ) -> Result<(User, Session)> {
+    let user = authenticate(auth, email, candidate).await?;
+    let session = sessions::create(auth, &*auth.store, user.id(), !remember_me, meta).await?;
+    Ok((user, session))
+}
+
+/// Every check of [`sign_in`] without creating the session: the caller decides what comes
+/// next (a session, or a second factor first).
+pub async fn authenticate(auth: &Auth, email: &str, candidate: String) -> Result<User> {
     if !is_valid_email(email) {
         return Err(codes::invalid_email());
     }
@@ -35,8 +43,7 @@ pub async fn sign_in(
     if auth.config.email_and_password.require_email_verification && !user.email_verified() {
         return Err(codes::email_not_verified());
     }
-    let session = sessions::create(auth, &*auth.store, user.id(), !remember_me, meta).await?;
-    Ok((user, session))
+    Ok(user)
 }
 
 pub struct ChangePassword {

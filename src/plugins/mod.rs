@@ -2,3 +2,4 @@
 //! (they only change how a request names its session).
 
 pub mod jwt;
+pub mod two_factor;

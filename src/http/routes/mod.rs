@@ -5,6 +5,7 @@ mod jwt;
 mod misc;
 mod session;
 mod sign;
+mod two_factor;
 mod user;
 
 use axum::Router;
@@ -48,6 +49,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/verify-email", get(email::verify_email))
         .route("/ok", get(misc::ok))
         .route("/error", get(misc::error_page));
+    if state.auth.config.plugins.two_factor.enabled {
+        r = r
+            .route("/two-factor/enable", post(two_factor::enable))
+            .route("/two-factor/get-totp-uri", post(two_factor::get_totp_uri))
+            .route("/two-factor/verify-totp", post(two_factor::verify_totp))
+            .route(
+                "/two-factor/verify-backup-code",
+                post(two_factor::verify_backup_code),
+            )
+            .route(
+                "/two-factor/generate-backup-codes",
+                post(two_factor::generate_backup_codes),
+            )
+            .route("/two-factor/disable", post(two_factor::disable))
+            .route("/two-factor/send-otp", post(two_factor::send_otp))
+            .route("/two-factor/verify-otp", post(two_factor::verify_otp));
+    }
     if state.auth.jwt.is_some() {
         r = r
             .route("/token", get(jwt::token))

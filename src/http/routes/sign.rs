@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value as Json, json};
 
-use crate::auth::{RequestMeta, password, users};
+use super::two_factor;
+use crate::auth::{RequestMeta, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
 use crate::http::AppState;
 use crate::http::input::{Fields, RawBody};
@@ -67,6 +68,7 @@ pub async fn sign_up(
 pub async fn sign_in(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
     let mut f = Fields::body(body)?;
@@ -77,7 +79,21 @@ pub async fn sign_in(
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     require_enabled(&state)?;
-    let (user, session) = password::sign_in(&state.auth, &email, pw, remember_me, &meta).await?;
+    let user = password::authenticate(&state.auth, &email, pw).await?;
+    // A second factor, when the user has one, comes before the session (WIRE.md §9).
+    let extra_cookies = match two_factor::sign_in_gate(&state, &headers, &user, remember_me).await?
+    {
+        two_factor::Gate::Challenge(reply) => return Ok(reply),
+        two_factor::Gate::Proceed(cookies) => cookies,
+    };
+    let session = sessions::create(
+        &state.auth,
+        &*state.auth.store,
+        user.id(),
+        !remember_me,
+        &meta,
+    )
+    .await?;
     let mut body = Map::new();
     body.insert("redirect".into(), callback.is_some().into());
     body.insert("token".into(), session.token().into());
@@ -88,7 +104,9 @@ pub async fn sign_in(
     let cookies = state
         .cookies
         .session(&state.auth.signer, session.token(), !remember_me);
-    let mut reply = Reply::json(Json::Object(body)).cookies(cookies);
+    let mut reply = Reply::json(Json::Object(body))
+        .cookies(cookies)
+        .cookies(extra_cookies);
     if let Some(url) = callback {
         reply = reply.header(header::LOCATION, url);
     }

@@ -1,0 +1,264 @@
+//! The two-factor plugin's routes (WIRE.md §9) and the sign-in gate used by `sign::sign_in`.
+//! The rules live in `plugins::two_factor`.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Map, Value as Json, json};
+
+use crate::auth::{RequestMeta, User};
+use crate::error::{ApiError, Result};
+use crate::http::AppState;
+use crate::http::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
+use crate::http::input::{Fields, RawBody};
+use crate::http::reply::Reply;
+use crate::http::session;
+use crate::plugins::two_factor::{self as tf, Method, Subject, Verified, errors};
+use crate::store::now;
+
+pub const TWO_FACTOR_COOKIE: &str = "two_factor";
+pub const TRUST_DEVICE_COOKIE: &str = "trust_device";
+
+/// What sign-in does next for a user whose password checked out.
+pub enum Gate {
+    /// 2FA is needed first: the whole reply.
+    Challenge(Reply),
+    /// Go on and create the session; these cookies go along (a rotated trust cookie).
+    Proceed(Vec<String>),
+}
+
+/// A user with 2FA on gets a challenge instead of a session, unless the request presents a
+/// valid `trust_device` cookie, which is then replaced.
+pub async fn sign_in_gate(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    remember_me: bool,
+) -> Result<Gate> {
+    let auth = &state.auth;
+    if !auth.config.plugins.two_factor.enabled || !user.0.bool("twoFactorEnabled") {
+        return Ok(Gate::Proceed(Vec::new()));
+    }
+    let at = now();
+    if let Some(value) = state
+        .cookies
+        .read(headers, TRUST_DEVICE_COOKIE)
+        .and_then(|signed| auth.signer.verify(&signed).map(str::to_string))
+        && let Some(fresh) = tf::use_trusted_device(auth, user.id(), &value, at).await?
+    {
+        return Ok(Gate::Proceed(vec![trust_cookie(state, &fresh)]));
+    }
+    let id = tf::start_challenge(auth, user.id(), at).await?;
+    let mut cookies = Vec::new();
+    if !remember_me {
+        // Read back when the challenge completes, so the session is not persistent.
+        cookies.push(
+            state
+                .cookies
+                .set(DONT_REMEMBER, &auth.signer.sign("true"), None),
+        );
+    }
+    cookies.push(state.cookies.clear(SESSION_TOKEN));
+    cookies.push(state.cookies.clear(SESSION_DATA));
+    cookies.push(state.cookies.set(
+        TWO_FACTOR_COOKIE,
+        &auth.signer.sign(&id),
+        Some(tf::CHALLENGE_SECONDS),
+    ));
+    let body = json!({ "twoFactorRedirect": true, "twoFactorMethods": ["totp"] });
+    Ok(Gate::Challenge(Reply::json(body).cookies(cookies)))
+}
+
+fn trust_cookie(state: &AppState, value: &str) -> String {
+    state.cookies.set(
+        TRUST_DEVICE_COOKIE,
+        &state.auth.signer.sign(value),
+        Some(tf::TRUST_DEVICE_SECONDS),
+    )
+}
+
+/// The signed-in user, else the sign-in challenge named by the `two_factor` cookie.
+async fn subject(state: &AppState, headers: &HeaderMap) -> Result<Subject> {
+    if let Some(cur) = session::optional(state, headers).await? {
+        return Ok(Subject::Session {
+            session: cur.session,
+            user: cur.user,
+            dont_remember: cur.dont_remember,
+        });
+    }
+    let id = state
+        .cookies
+        .read(headers, TWO_FACTOR_COOKIE)
+        .and_then(|signed| state.auth.signer.verify(&signed).map(str::to_string))
+        .ok_or_else(errors::invalid_two_factor_cookie)?;
+    let user = tf::challenge_user(&state.auth, &id, now()).await?;
+    Ok(Subject::Challenge {
+        id,
+        user,
+        dont_remember: session::dont_remember(state, headers),
+    })
+}
+
+/// `{token, user}` plus the cookies the outcome calls for.
+fn verified_reply(state: &AppState, v: Verified) -> Reply {
+    let mut body = Map::new();
+    if let Some(token) = &v.token {
+        body.insert("token".into(), token.clone().into());
+    }
+    body.insert("user".into(), v.user.to_json());
+    let mut cookies = Vec::new();
+    if let Some(s) = &v.new_session {
+        cookies.extend(
+            state
+                .cookies
+                .session(&state.auth.signer, s.token(), v.dont_remember),
+        );
+    }
+    if v.challenge_done {
+        cookies.push(state.cookies.clear(TWO_FACTOR_COOKIE));
+    }
+    if let Some(t) = &v.trust_device {
+        cookies.push(trust_cookie(state, t));
+    }
+    Reply::json(Json::Object(body)).cookies(cookies)
+}
+
+pub async fn enable(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let password = f.string("password");
+    let issuer = f.opt_string("issuer");
+    let method = f.opt_string("method");
+    f.finish()?;
+    if method.as_deref().is_some_and(|m| m != "totp") {
+        return Err(ApiError::validation(
+            "[body.method] Invalid input: expected \"totp\"",
+        ));
+    }
+    let cur = session::require(&state, &headers).await?;
+    let out = tf::enable(&state.auth, &cur.user, password, issuer).await?;
+    Ok(Reply::json(json!({
+        "method": "totp",
+        "totpURI": out.totp_uri,
+        "backupCodes": out.backup_codes,
+    })))
+}
+
+pub async fn get_totp_uri(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let password = f.string("password");
+    f.finish()?;
+    let cur = session::require(&state, &headers).await?;
+    let uri = tf::totp_uri_for(&state.auth, &cur.user, password).await?;
+    Ok(Reply::json(json!({ "totpURI": uri })))
+}
+
+pub async fn verify_totp(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let code = f.string("code");
+    let trust = f.opt_bool("trustDevice").unwrap_or(false);
+    f.finish()?;
+    let who = subject(&state, &headers).await?;
+    let v = tf::verify(&state.auth, who, Method::Totp(code), trust, &meta, now()).await?;
+    Ok(verified_reply(&state, v))
+}
+
+pub async fn verify_backup_code(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let code = f.string("code");
+    let trust = f.opt_bool("trustDevice").unwrap_or(false);
+    let disable_session = f.opt_bool("disableSession").unwrap_or(false);
+    f.finish()?;
+    let who = subject(&state, &headers).await?;
+    let method = Method::BackupCode {
+        code,
+        disable_session,
+    };
+    let v = tf::verify(&state.auth, who, method, trust, &meta, now()).await?;
+    Ok(verified_reply(&state, v))
+}
+
+pub async fn generate_backup_codes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let password = f.string("password");
+    f.finish()?;
+    let cur = session::require(&state, &headers).await?;
+    let codes = tf::regenerate_backup_codes(&state.auth, &cur.user, password).await?;
+    Ok(Reply::json(json!({ "status": true, "backupCodes": codes })))
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let password = f.string("password");
+    f.finish()?;
+    let cur = session::require(&state, &headers).await?;
+    let fresh = tf::disable(
+        &state.auth,
+        &cur.user,
+        &cur.session,
+        password,
+        cur.dont_remember,
+        &meta,
+    )
+    .await?;
+    // Trusted-device rows are gone too; a leftover trust cookie is inert.
+    let cookies = state
+        .cookies
+        .session(&state.auth.signer, fresh.token(), cur.dont_remember);
+    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+}
+
+pub async fn send_otp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    // `trustDevice` may be sent; it only matters on verify-otp.
+    let mut f = Fields::optional_body(body)?;
+    let _ = f.opt_bool("trustDevice");
+    f.finish()?;
+    let who = subject(&state, &headers).await?;
+    tf::send_otp(&state.auth, &who, now()).await?;
+    Ok(Reply::json(json!({ "status": true })))
+}
+
+pub async fn verify_otp(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
+    let mut f = Fields::body(body)?;
+    let code = f.string("code");
+    let trust = f.opt_bool("trustDevice").unwrap_or(false);
+    f.finish()?;
+    let who = subject(&state, &headers).await?;
+    let v = tf::verify(&state.auth, who, Method::Otp(code), trust, &meta, now()).await?;
+    Ok(verified_reply(&state, v))
+}
