@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::Auth;
 use crate::auth::origins::{TrustedOrigins, origin_of};
@@ -11,9 +12,10 @@ use crate::crypto::{Signer, random_id};
 use crate::http::{AppState, router};
 use crate::mail::Mailer;
 use crate::plugins::jwt::JwtIssuer;
+use crate::store::cache::CachedStore;
 use crate::store::schema::Plugins;
 use crate::store::sql::{SqlStore, open_sqlite};
-use crate::store::{Schema, migrate};
+use crate::store::{Schema, Store, migrate};
 
 const MIN_SECRET_LEN: usize = 32;
 
@@ -111,9 +113,16 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
         )
     });
     let mailer = Mailer::from_config(&cfg)?;
+    let store: Store = Arc::new(store);
+    let ttl = cfg.session.local_cache_ttl;
+    let store: Store = if ttl > 0 {
+        Arc::new(CachedStore::new(store, Duration::from_secs(ttl)))
+    } else {
+        store
+    };
     Ok(Arc::new(Auth {
         base_url,
-        store: Arc::new(store),
+        store,
         schema,
         signer: Signer::new(&secret),
         origins,

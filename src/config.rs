@@ -82,6 +82,10 @@ pub struct SessionConfig {
     pub expires_in: i64,
     pub update_age: i64,
     pub fresh_age: i64,
+    /// Seconds a session or user row may be served from this process's memory. Writes made
+    /// here invalidate it at once; writes by other processes are seen after at most this long.
+    /// 0 turns the cache off.
+    pub local_cache_ttl: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,6 +213,7 @@ impl Default for SessionConfig {
             expires_in: 604_800,
             update_age: 86_400,
             fresh_age: 86_400,
+            local_cache_ttl: 5,
         }
     }
 }

@@ -3,6 +3,9 @@
 //! Hashing runs on the blocking pool so it never stalls the async workers.
 
 use rand::RngCore;
+use std::sync::OnceLock;
+
+use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use super::{ct_eq, scrypt::scrypt};
@@ -44,16 +47,36 @@ pub fn verify_blocking(stored: &str, password: &str) -> bool {
     ct_eq(&derive(password, salt), &key.to_ascii_lowercase())
 }
 
-pub async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
+/// At most one hash per core at a time: each needs 32 MiB, and more in flight would only
+/// queue inside the OS scheduler while holding that memory.
+fn permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
+async fn run<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = permits()
+        .acquire()
         .await
-        .map_err(|e| ApiError::internal("password hashing task failed", e))
+        .map_err(|e| ApiError::internal(what, e))?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(what, e))
+}
+
+pub async fn hash(password: String) -> Result<String, ApiError> {
+    run("password hashing", move || hash_blocking(&password)).await
 }
 
 pub async fn verify(stored: String, password: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || verify_blocking(&stored, &password))
-        .await
-        .map_err(|e| ApiError::internal("password verification task failed", e))
+    run("password verification", move || {
+        verify_blocking(&stored, &password)
+    })
+    .await
 }
 
 /// Burns the same work as a real verification, so an unknown email costs as much as a wrong

@@ -1,6 +1,7 @@
 //! The JWT plugin (WIRE.md §8): EdDSA (Ed25519) tokens for the app's backend, keys in the
 //! `jwks` table with the private JWK encrypted as WIRE.md §15.4, published at `/jwks`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -32,7 +33,15 @@ pub struct JwtIssuer {
     pub expiration: i64,
     active: RwLock<Option<Arc<ActiveKey>>>,
     creating: Mutex<()>,
+    /// Per session: the user as signed, when, and the token (see [`JwtIssuer::for_session`]).
+    recent: std::sync::Mutex<HashMap<String, (Record, i64, String)>>,
 }
+
+/// A get-session token is reused for this long while the user is unchanged: it still has
+/// at least `expiration - REUSE_SECONDS` to live, and signing is the costliest step of a
+/// get-session.
+const REUSE_SECONDS: i64 = 60;
+const MAX_RECENT: usize = 100_000;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal("jwt", e)
@@ -70,6 +79,7 @@ impl JwtIssuer {
             expiration,
             active: RwLock::new(None),
             creating: Mutex::new(()),
+            recent: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -150,6 +160,28 @@ impl JwtIssuer {
             ..Header::new(Algorithm::EdDSA)
         };
         jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(internal)
+    }
+
+    /// The `set-auth-jwt` token of a get-session: a fresh one, or the one signed for this
+    /// session in the last minute if the user has not changed since.
+    pub async fn for_session(&self, auth: &Auth, user: &User, session_id: &str) -> Result<String> {
+        let now = Utc::now().timestamp();
+        {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((signed_user, iat, token)) = recent.get(session_id)
+                && *signed_user == user.0
+                && now - iat < REUSE_SECONDS.min(self.expiration / 2)
+            {
+                return Ok(token.clone());
+            }
+        }
+        let token = self.sign_user(auth, user).await?;
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() >= MAX_RECENT {
+            recent.clear();
+        }
+        recent.insert(session_id.to_string(), (user.0.clone(), now, token.clone()));
+        Ok(token)
     }
 
     /// Public keys: `{keys:[{alg,crv,x,kty,kid}]}`; retired keys stay for a 30-day grace.

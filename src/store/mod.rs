@@ -2,6 +2,7 @@
 //! update, updateMany, delete, deleteMany) and `where` clauses of `{field, operator, value,
 //! connector}`. All auth logic goes through [`Ops`]; backends build SQL per dialect.
 
+pub mod cache;
 pub mod migrate;
 pub mod schema;
 pub mod sql;

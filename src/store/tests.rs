@@ -264,3 +264,108 @@ async fn transaction_rolls_back_unless_committed() {
     tx.commit().await.unwrap();
     assert_eq!(s.count("user", &[]).await.unwrap(), 1);
 }
+
+mod cached {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::cache::CachedStore;
+
+    async fn cached(ttl: u64) -> (CachedStore, Store) {
+        let inner: Store = Arc::new(store().await);
+        (
+            CachedStore::new(inner.clone(), Duration::from_millis(ttl)),
+            inner,
+        )
+    }
+
+    fn by_id() -> [Where; 1] {
+        [Where::eq("id", "u1")]
+    }
+
+    #[tokio::test]
+    async fn local_writes_are_seen_at_once() {
+        let (c, _) = cached(60_000).await;
+        c.create("user", user("u1", "a@x.io", "Ada")).await.unwrap();
+        assert_eq!(
+            c.find_one("user", &by_id())
+                .await
+                .unwrap()
+                .unwrap()
+                .string("name"),
+            "Ada"
+        );
+        c.update("user", &by_id(), Record::new().with("name", "Ada L"))
+            .await
+            .unwrap();
+        assert_eq!(
+            c.find_one("user", &by_id())
+                .await
+                .unwrap()
+                .unwrap()
+                .string("name"),
+            "Ada L"
+        );
+        c.delete("user", &by_id()).await.unwrap();
+        assert!(c.find_one("user", &by_id()).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn committed_transaction_invalidates_and_rollback_caches_nothing() {
+        let (c, _) = cached(60_000).await;
+        let tx = c.begin().await.unwrap();
+        tx.create("user", user("u1", "a@x.io", "Ada"))
+            .await
+            .unwrap();
+        assert!(tx.find_one("user", &by_id()).await.unwrap().is_some());
+        drop(tx);
+        assert!(
+            c.find_one("user", &by_id()).await.unwrap().is_none(),
+            "a rolled-back row is never served"
+        );
+        c.create("user", user("u1", "a@x.io", "Ada")).await.unwrap();
+        c.find_one("user", &by_id()).await.unwrap();
+        let tx = c.begin().await.unwrap();
+        tx.update("user", &by_id(), Record::new().with("name", "Tx"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            c.find_one("user", &by_id())
+                .await
+                .unwrap()
+                .unwrap()
+                .string("name"),
+            "Tx"
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_by_others_are_seen_after_the_ttl() {
+        let (c, inner) = cached(100).await;
+        c.create("user", user("u1", "a@x.io", "Ada")).await.unwrap();
+        c.find_one("user", &by_id()).await.unwrap();
+        inner
+            .update("user", &by_id(), Record::new().with("name", "Elsewhere"))
+            .await
+            .unwrap();
+        assert_eq!(
+            c.find_one("user", &by_id())
+                .await
+                .unwrap()
+                .unwrap()
+                .string("name"),
+            "Ada",
+            "served from cache within the TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(
+            c.find_one("user", &by_id())
+                .await
+                .unwrap()
+                .unwrap()
+                .string("name"),
+            "Elsewhere"
+        );
+    }
+}

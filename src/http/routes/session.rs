@@ -40,7 +40,8 @@ pub async fn get_session(
             if let Some(jwt) = &state.auth.jwt {
                 reply = reply.header(
                     "set-auth-jwt".parse().expect("static header name"),
-                    jwt.sign_user(&state.auth, &cur.user).await?,
+                    jwt.for_session(&state.auth, &cur.user, cur.session.id())
+                        .await?,
                 );
             }
             reply

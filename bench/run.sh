@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# Throughput/latency benchmark: Palisade vs. the reference Better Auth server (Node), same machine,
+# same scenarios, one server under load at a time. See bench/README.md.
+#
+#   bench/run.sh                       # defaults: 2 s warm-up + 10 s per scenario and server, wrk -t2 -c32
+#   BENCH_SECONDS=3 BENCH_WARMUP=1 bench/run.sh
+#
+# Env (defaults in brackets):
+#   BENCH_SECONDS [10]  BENCH_WARMUP [2]  BENCH_THREADS [2]  BENCH_CONNECTIONS [32]  BENCH_TIMEOUT [10s]
+#   BENCH_SCENARIOS ["get-session-cookie get-session-bearer sign-in sign-up"]
+#   BENCH_REF_PORT [4300]  BENCH_PAL_PORT [4301]  BENCH_NODE_ENV [production]
+#   BENCH_NO_BUILD=1     use the existing target/release binaries (no cargo build)
+#   BENCH_BUILD_TRIES [10]  attempts of `cargo build --release`, 60 s apart (src/ may be mid-edit)
+#   BENCH_KEEP_TMP=1     keep the temporary folder (databases, server logs)
+set -euo pipefail
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_WARMUP=${BENCH_WARMUP:-2}
+BENCH_THREADS=${BENCH_THREADS:-2}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-10s}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-"get-session-cookie get-session-bearer sign-in sign-up"}
+REF_PORT=${BENCH_REF_PORT:-4300}
+PAL_PORT=${BENCH_PAL_PORT:-4301}
+NODE_ENV_WANTED=${BENCH_NODE_ENV:-production}
+BUILD_TRIES=${BENCH_BUILD_TRIES:-10}
+
+bench_dir=$(cd "$(dirname "$0")" && pwd)
+repo=$(git -C "$bench_dir" rev-parse --show-toplevel)
+shared=$(cd "$repo/../shared/conformance" && pwd)
+lua_dir=$bench_dir/lua
+ts=$(date -u +%Y%m%dT%H%M%SZ)
+results_dir=$bench_dir/results
+mkdir -p "$results_dir"
+out=$results_dir/$ts.txt
+raw=$results_dir/$ts-wrk.log        # full wrk output of every run (warm-ups included)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/palisade-bench.XXXXXX")
+: >"$out"
+: >"$raw"
+
+SECRET="bench-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"   # 61 chars
+PASSWORD="bench-password-123"
+SEED_EMAIL="bench-seed@bench.example"
+TAG="${ts}$$"
+
+ref_pid="" pal_pid="" failed=1
+
+say() { printf '%s\n' "$*" | tee -a "$out"; }
+die() { say "ERROR: $*"; exit 1; }
+
+alive() { # pid: running and not a zombie
+  [ -n "${1:-}" ] && [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+stop_server() { # pid (also the process group id: servers are started with setsid)
+  local pid=${1:-}
+  [ -n "$pid" ] || return 0
+  if alive "$pid"; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    ( sleep 5; kill -KILL -- "-$pid" 2>/dev/null ) &
+    local watchdog=$!
+    wait "$pid" 2>/dev/null || true
+    kill "$watchdog" 2>/dev/null || true
+    wait "$watchdog" 2>/dev/null || true
+  else
+    wait "$pid" 2>/dev/null || true
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_server "$ref_pid"
+  stop_server "$pal_pid"
+  if [ "$failed" = 1 ] || [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
+    echo "temporary files (databases, server logs) kept in $tmp" >&2
+  else
+    rm -rf "$tmp"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk (apt-get)…" >&2
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+for t in wrk curl node git awk; do command -v "$t" >/dev/null || die "$t is required"; done
+
+# ---------------------------------------------------------------- build
+cargo_build() { # args…  (retries: another engineer may be editing src/)
+  local try
+  for try in $(seq 1 "$BUILD_TRIES"); do
+    if (cd "$repo" && cargo build --release "$@") >"$tmp/build.log" 2>&1; then return 0; fi
+    echo "cargo build --release $* failed (attempt $try/$BUILD_TRIES):" >&2
+    grep -E '^(error|warning: unused)' "$tmp/build.log" | head -5 >&2 || tail -5 "$tmp/build.log" >&2
+    [ "$try" -lt "$BUILD_TRIES" ] && sleep 60
+  done
+  return 1
+}
+
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+  echo "building palisade (release)…" >&2
+  cargo_build || { tail -30 "$tmp/build.log" >&2; die "cargo build --release failed $BUILD_TRIES times"; }
+fi
+[ -x "$repo/target/release/palisade" ] || die "target/release/palisade missing"
+# Pin the binary: a concurrent build must not swap it between runs.
+cp "$repo/target/release/palisade" "$tmp/palisade"
+
+scrypt_line="scrypt_rate example missing"
+if [ -f "$repo/examples/scrypt_rate.rs" ] || [ -f "$repo/examples/scrypt_rate/main.rs" ]; then
+  if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+    echo "building examples/scrypt_rate (release)…" >&2
+    BUILD_TRIES=$(( BUILD_TRIES < 3 ? BUILD_TRIES : 3 )) cargo_build --example scrypt_rate || true
+  fi
+  if [ -x "$repo/target/release/examples/scrypt_rate" ]; then
+    echo "running scrypt_rate…" >&2
+    if line=$(timeout 300 "$repo/target/release/examples/scrypt_rate" 2>"$tmp/scrypt_rate.err"); then
+      scrypt_line=$(printf '%s\n' "$line" | grep -m1 '^scrypt' || printf '%s\n' "$line" | tail -1)
+    else
+      scrypt_line="scrypt_rate failed (exit $?): $(tail -1 "$tmp/scrypt_rate.err")"
+    fi
+  else
+    scrypt_line="scrypt_rate example present but did not build"
+  fi
+fi
+
+# ---------------------------------------------------------------- servers
+health_wait() { # name pid url log seconds
+  local name=$1 pid=$2 url=$3 log=$4 secs=$5 i
+  for i in $(seq 1 $((secs * 4))); do
+    if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then return 0; fi
+    if ! alive "$pid"; then
+      echo "$name exited before becoming healthy; last lines of its log:" >&2
+      tail -20 "$log" >&2
+      return 1
+    fi
+    sleep 0.25
+  done
+  echo "$name not healthy after ${secs}s; last lines of its log:" >&2
+  tail -20 "$log" >&2
+  return 1
+}
+
+port_free() { ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" 2>/dev/null; }
+port_free "$REF_PORT" || die "something already listens on 127.0.0.1:$REF_PORT"
+port_free "$PAL_PORT" || die "something already listens on 127.0.0.1:$PAL_PORT"
+
+start_ref() { # NODE_ENV
+  setsid env PORT="$REF_PORT" RATE_LIMIT=0 RESET_DB=1 DB="$tmp/ref.db" EMAIL_LOG="$tmp/ref-mail.jsonl" \
+    BETTER_AUTH_SECRET="$SECRET" NODE_ENV="$1" \
+    "$shared/reference.sh" >"$tmp/ref.log" 2>&1 </dev/null &
+  ref_pid=$!
+}
+
+ref_node_env=$NODE_ENV_WANTED
+echo "starting reference server (first start installs its npm packages, ~1 min)…" >&2
+start_ref "$ref_node_env"
+if ! health_wait reference "$ref_pid" "http://127.0.0.1:$REF_PORT/health" "$tmp/ref.log" 300; then
+  stop_server "$ref_pid"; ref_pid=""
+  [ "$ref_node_env" = development ] && die "reference server did not start"
+  say "NOTE: reference server did not start with NODE_ENV=$ref_node_env; using NODE_ENV=development"
+  ref_node_env=development
+  start_ref "$ref_node_env"
+  health_wait reference "$ref_pid" "http://127.0.0.1:$REF_PORT/health" "$tmp/ref.log" 300 || die "reference server did not start"
+fi
+
+echo "starting palisade…" >&2
+( cd "$tmp" && exec setsid env PALISADE_CONFIG="$repo/conformance/default.toml" PALISADE_LISTEN="127.0.0.1:$PAL_PORT" \
+    BASE_URL="http://127.0.0.1:$PAL_PORT" DATABASE_URL="sqlite://$tmp/pal.db" PALISADE_EMAIL_LOG="$tmp/pal-mail.jsonl" \
+    BETTER_AUTH_SECRET="$SECRET" PALISADE_ENV=production PALISADE_RATE_LIMIT__ENABLED=false PALISADE_LOG=warn \
+    "$tmp/palisade" serve ) >"$tmp/pal.log" 2>&1 </dev/null &
+pal_pid=$!
+health_wait palisade "$pal_pid" "http://127.0.0.1:$PAL_PORT/api/auth/ok" "$tmp/pal.log" 60 || die "palisade did not start"
+
+# ---------------------------------------------------------------- seed + sanity checks
+declare -A COOKIE TOKEN PID PORT RSS0 RSS1 HWM1 DEAD
+PID[reference]=$ref_pid; PID[palisade]=$pal_pid
+PORT[reference]=$REF_PORT; PORT[palisade]=$PAL_PORT
+servers="reference palisade"
+
+rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
+mib() { [ -n "${1:-}" ] && awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }' || echo "n/a"; }
+clk_tck=$(getconf CLK_TCK)
+
+check() { # server what expected-status body-substring curl-args…
+  local s=$1 what=$2 want=$3 sub=$4; shift 4
+  local code
+  code=$(curl -sS -o "$tmp/check.body" -w '%{http_code}' --max-time 30 "$@") || true
+  if [ "$code" != "$want" ] || ! grep -qF -- "$sub" "$tmp/check.body"; then
+    say "WARNING: $s: $what answered $code: $(head -c 300 "$tmp/check.body")"
+    return 1
+  fi
+}
+
+for s in $servers; do
+  base="http://127.0.0.1:${PORT[$s]}"
+  code=$(curl -sS -o "$tmp/$s-seed.body" -D "$tmp/$s-seed.hdr" -w '%{http_code}' --max-time 30 \
+    -H 'Content-Type: application/json' \
+    --data "{\"email\":\"$SEED_EMAIL\",\"password\":\"$PASSWORD\",\"name\":\"Bench Seed\"}" \
+    "$base/api/auth/sign-up/email") || code=000
+  [ "$code" = 200 ] || die "$s: seeding sign-up answered $code: $(head -c 300 "$tmp/$s-seed.body")"
+  COOKIE[$s]=$(tr -d '\r' <"$tmp/$s-seed.hdr" | awk 'tolower($1) == "set-cookie:" && $2 ~ /session_token=/ { split($2, a, ";"); print a[1]; exit }')
+  TOKEN[$s]=$(tr -d '\r' <"$tmp/$s-seed.hdr" | awk 'tolower($1) == "set-auth-token:" { print $2; exit }')
+  [ -n "${COOKIE[$s]}" ] || die "$s: sign-up sent no session cookie"
+  [ -n "${TOKEN[$s]}" ] || die "$s: sign-up sent no set-auth-token header"
+  check "$s" "get-session by cookie" 200 '"session"' -H "Cookie: ${COOKIE[$s]}" "$base/api/auth/get-session" || true
+  check "$s" "get-session by bearer" 200 '"session"' -H "Authorization: Bearer ${TOKEN[$s]}" "$base/api/auth/get-session" || true
+  check "$s" "sign-in" 200 '"token"' -H 'Content-Type: application/json' \
+    --data "{\"email\":\"$SEED_EMAIL\",\"password\":\"$PASSWORD\"}" "$base/api/auth/sign-in/email" || true
+  sleep 1
+  RSS0[$s]=$(rss_kb "${PID[$s]}")
+done
+
+# ---------------------------------------------------------------- load
+declare -A RPS P50 P99 ERR CPU BG NOTE
+run_wrk() { # server scenario seconds -> BENCH_RESULT line on stdout; full output appended to $raw
+  local s=$1 sc=$2 secs=$3 script hdr=() expect
+  case $sc in
+    get-session-cookie) script=get-session.lua; expect='"session"'; hdr=(-H "Cookie: ${COOKIE[$s]}") ;;
+    get-session-bearer) script=get-session.lua; expect='"session"'; hdr=(-H "Authorization: Bearer ${TOKEN[$s]}") ;;
+    sign-in) script=sign-in.lua; expect='"token"' ;;
+    sign-up) script=sign-up.lua; expect='"token"' ;;
+    *) die "unknown scenario $sc" ;;
+  esac
+  {
+    echo "=== $s $sc ${secs}s $(date -u +%H:%M:%S) loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+    BENCH_LUA_DIR="$lua_dir" BENCH_EXPECT="$expect" BENCH_EMAIL="$SEED_EMAIL" BENCH_PASSWORD="$PASSWORD" \
+      BENCH_TAG="$TAG$s$secs" \
+      wrk -t"$BENCH_THREADS" -c"$BENCH_CONNECTIONS" -d"${secs}s" --timeout "$BENCH_TIMEOUT" --latency \
+      -s "$lua_dir/$script" "${hdr[@]}" "http://127.0.0.1:${PORT[$s]}" 2>&1 || echo "wrk exited with $?"
+  } | tee -a "$raw" | grep -E '^BENCH_(RESULT|FIRST_BAD)|^wrk exited' || true
+}
+
+# Wait until the server has finished the work wrk abandoned (requests in flight when wrk stops keep
+# running server-side: scrypt for sign-in/sign-up), so it does not eat into the next measurement.
+wait_idle() { # pid -> seconds waited on stdout
+  local pid=$1 a b i
+  for i in $(seq 1 240); do
+    a=$(cpu_ticks "$pid"); sleep 0.5; b=$(cpu_ticks "$pid")
+    { [ -z "$a" ] || [ -z "$b" ] || [ $((b - a)) -le $((clk_tck / 20)) ]; } && break   # < 10% of a core
+  done
+  echo "$(( i / 2 ))"
+}
+
+cpu_total() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+busy_pct() { # "busy total" before, after -> machine CPU in % of one core (200% = both cores busy)
+  awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    d = y[2] - x[2]; printf "%.0f%%", (d > 0 ? 100 * n * (y[1] - x[1]) / d : 0) }'
+}
+
+field() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<"$2" | head -1; }
+
+say "running: warm-up ${BENCH_WARMUP}s + ${BENCH_SECONDS}s per scenario and server, wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS --timeout $BENCH_TIMEOUT"
+for sc in $BENCH_SCENARIOS; do
+  for s in $servers; do
+    key="$sc/$s"
+    if [ -n "${DEAD[$s]:-}" ]; then RPS[$key]="-"; NOTE[$key]="server had crashed"; continue; fi
+    idle=$(wait_idle "${PID[$s]}")
+    [ "$BENCH_WARMUP" -gt 0 ] && run_wrk "$s" "$sc" "$BENCH_WARMUP" >/dev/null
+    idle2=$(wait_idle "${PID[$s]}")
+    echo "($s $sc: waited ${idle}s / ${idle2}s for the server to go idle before warm-up / run)" >>"$raw"
+    m0=$(cpu_total); sleep 1; m1=$(cpu_total)
+    BG[$key]=$(busy_pct "$m0" "$m1")   # both servers idle, wrk not running: other processes' load
+    c0=$(cpu_ticks "${PID[$s]}")
+    t0=$(date +%s.%N)
+    res=$(run_wrk "$s" "$sc" "$BENCH_SECONDS")
+    t1=$(date +%s.%N)
+    c1=$(cpu_ticks "${PID[$s]}")
+    m2=$(cpu_total)
+    echo "($s $sc: machine CPU ${BG[$key]} in the second before the run, $(busy_pct "$m1" "$m2") during it)" >>"$raw"
+    line=$(grep -m1 '^BENCH_RESULT' <<<"$res" || true)
+    if [ -z "$line" ]; then
+      RPS[$key]="-"; NOTE[$key]="wrk gave no result: $(tail -1 <<<"$res")"
+    else
+      RPS[$key]=$(field ok_rps "$line"); P50[$key]=$(field p50_ms "$line"); P99[$key]=$(field p99_ms "$line")
+      bad=$(field bad "$line")
+      sock=$(( $(field connect "$line") + $(field read "$line") + $(field write "$line") + $(field timeout "$line") ))
+      ERR[$key]=$(( bad + sock ))
+      if [ "${ERR[$key]}" -gt 0 ]; then
+        NOTE[$key]="of $(field requests "$line") requests: $bad wrong answers, socket errors connect/read/write/timeout $(field connect "$line")/$(field read "$line")/$(field write "$line")/$(field timeout "$line")"
+        first=$(grep -m1 '^BENCH_FIRST_BAD' <<<"$res" | cut -d' ' -f2- || true)
+        [ -n "$first" ] && NOTE[$key]+="; first wrong answer: $first"
+      fi
+      [ -n "$c0" ] && [ -n "$c1" ] && CPU[$key]=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" \
+        'BEGIN { printf "%.0f%%", 100 * (b - a) / hz / (t1 - t0) }')
+    fi
+    if ! alive "${PID[$s]}"; then
+      DEAD[$s]=1; NOTE[$key]="${NOTE[$key]:+${NOTE[$key]}; }SERVER DIED during this run"
+      log=$tmp/ref.log; [ "$s" = palisade ] && log=$tmp/pal.log
+      say "WARNING: $s died during $sc; last lines of its log:"; tail -20 "$log" | tee -a "$out"
+    fi
+    say "  $(printf '%-19s %-9s' "$sc" "$s") ${RPS[$key]} req/s  p50 ${P50[$key]:-?} ms  p99 ${P99[$key]:-?} ms  errors ${ERR[$key]:-?}"
+  done
+done
+for s in $servers; do
+  alive "${PID[$s]}" && wait_idle "${PID[$s]}" >/dev/null
+  if alive "${PID[$s]}"; then RSS1[$s]=$(rss_kb "${PID[$s]}"); HWM1[$s]=$(rss_kb "${PID[$s]}" VmHWM); fi
+done
+
+# ---------------------------------------------------------------- report
+dirty=$(git -C "$repo" --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+say ""
+say "Palisade benchmark  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+say "commit $(git -C "$repo" rev-parse --short HEAD)$([ "$dirty" -gt 0 ] && echo " + $dirty modified files")  $(nproc) cores  loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+say "wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS --timeout $BENCH_TIMEOUT, ${BENCH_WARMUP}s warm-up + ${BENCH_SECONDS}s per scenario and server, one server loaded at a time; wrk runs on the same cores"
+say "reference: better-auth $(node -p 'require(process.argv[1]).version' "${CONFORMANCE_WORKDIR:-${TMPDIR:-/tmp}/palisade-conformance}/node_modules/better-auth/package.json" 2>/dev/null || echo '?') on node $(node --version), NODE_ENV=$ref_node_env, RATE_LIMIT=0"
+say "palisade:  $("$tmp/palisade" --version 2>/dev/null || echo '?') (release), PALISADE_ENV=production, rate limit off"
+say "req/s counts correct answers only (200 and the expected body); errors = wrong answers + socket errors/timeouts;"
+say "latency percentiles from wrk (completed requests); server CPU = server process CPU time / wall time (200% = both cores);"
+say "bg CPU = whole-machine CPU in the second before the run, both servers idle (other processes; should be near 0%)"
+say ""
+say "| scenario           | server    |     req/s |   p50 ms |   p99 ms | errors | server CPU | bg CPU |"
+say "|--------------------|-----------|----------:|---------:|---------:|-------:|-----------:|-------:|"
+for sc in $BENCH_SCENARIOS; do
+  for s in $servers; do
+    k="$sc/$s"
+    say "$(printf '| %-18s | %-9s | %9s | %8s | %8s | %6s | %10s | %6s |' "$sc" "$s" "${RPS[$k]:--}" "${P50[$k]:--}" "${P99[$k]:--}" "${ERR[$k]:--}" "${CPU[$k]:--}" "${BG[$k]:--}")"
+  done
+done
+say ""
+say "Palisade / reference (req/s):"
+for sc in $BENCH_SCENARIOS; do
+  r=${RPS[$sc/reference]:--} p=${RPS[$sc/palisade]:--}
+  ratio=$(awk -v r="$r" -v p="$p" 'BEGIN { if (r + 0 > 0 && p != "-") printf "%.2fx", p / r; else print "n/a" }')
+  say "$(printf '  %-19s %s' "$sc" "$ratio")"
+done
+say ""
+say "$scrypt_line"
+say ""
+say "memory (VmRSS; peak = VmHWM over the whole run):"
+for s in $servers; do
+  say "$(printf '  %-9s  idle after start+seed %-11s  after load %-11s  peak %s' "$s" "$(mib "${RSS0[$s]:-}")" "$(mib "${RSS1[$s]:-}")" "$(mib "${HWM1[$s]:-}")")"
+done
+notes=0
+for sc in $BENCH_SCENARIOS; do
+  for s in $servers; do
+    k="$sc/$s"
+    if [ -n "${NOTE[$k]:-}" ]; then
+      [ "$notes" = 0 ] && { say ""; say "notes:"; }
+      notes=1
+      say "  $sc / $s: ${NOTE[$k]}"
+    fi
+  done
+done
+say ""
+say "written to ${out#"$repo"/} (raw wrk output: ${raw#"$repo"/})"
+failed=0
