@@ -13,9 +13,22 @@ SKIP_FILES=${SKIP_FILES-"12-cross-domain 14-cookie-cache"}
 
 step() { printf '\n== %s\n' "$*"; }
 
+PG=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+MY=${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}
+export TEST_POSTGRES_URL=$PG TEST_MYSQL_URL=$MY
+
 step "prerequisites"
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check aiosmtpd
 command -v node >/dev/null || { echo "node is required for the conformance suite"; exit 1; }
+# PostgreSQL, MariaDB and Redis: start any that stopped (installs them on a bare machine).
+"$shared/services.sh"
+# Databases left by earlier runs (each test makes its own).
+for db in $(psql "$PG/test" -Atc "select datname from pg_database where datname like 'palisade\_t\_%' or datname like 'palisade\_conf\_%'"); do
+  psql "$PG/test" -qc "drop database if exists $db" >/dev/null
+done
+for db in $(mariadb -h 127.0.0.1 -uroot -N -e "select schema_name from information_schema.schemata where schema_name like 'palisade\_t\_%' or schema_name like 'palisade\_conf\_%'"); do
+  mariadb -h 127.0.0.1 -uroot -e "drop database if exists $db"
+done
 
 step "cargo fmt --check / clippy"
 cargo fmt --all -- --check
@@ -36,13 +49,18 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-# start_server NAME CONFIG -> sets $port, $dir
+# start_server NAME CONFIG [DATABASE_URL] -> sets $port, $dir
 start_server() {
   local name=$1 config=$2
   dir="$work/$name"; mkdir -p "$dir"
+  local db=${3:-sqlite://$dir/palisade.db}
   port=$(free_port)
+  if [[ $db != sqlite:* ]]; then
+    DATABASE_URL="$db" PALISADE_CONFIG="$root/conformance/$config" "$bin" migrate >"$dir/migrate.log" 2>&1 \
+      || { cat "$dir/migrate.log"; exit 1; }
+  fi
   PALISADE_CONFIG="$root/conformance/$config" BETTER_AUTH_SECRET="$secret" \
-    DATABASE_URL="sqlite://$dir/palisade.db" PALISADE_EMAIL_LOG="$dir/emails.jsonl" \
+    DATABASE_URL="$db" PALISADE_EMAIL_LOG="$dir/emails.jsonl" \
     PALISADE_LISTEN="127.0.0.1:$port" BASE_URL="http://127.0.0.1:$port" PALISADE_LOG=warn \
     "$bin" serve >"$dir/server.log" 2>&1 &
   pids+=($!)
@@ -74,9 +92,24 @@ EMAIL_LOG="$dir/emails.jsonl" EXPECT_RATE_LIMIT=1 BETTER_AUTH_SECRET="$secret" \
   "$conformance/run.sh" "http://127.0.0.1:$port" conformance/11-rate-limit.test.mjs | tee "$work/rate.out" | grep -E 'passed, ' || true
 grep -qE '^[0-9]+ passed, 0 failed' "$work/rate.out" || { status=1; grep -E '^\s*not ok' "$work/rate.out" || true; }
 
+# The same suite with the server on PostgreSQL and on MariaDB (13-storage needs the SQLite file
+# and skips itself).
+for backend in postgres mysql; do
+  step "conformance: default configuration on $backend"
+  name="palisade_conf_$(date +%s)_$RANDOM"
+  if [ $backend = postgres ]; then
+    psql "$PG/test" -qc "create database $name"; url="$PG/$name"
+  else
+    mariadb -h 127.0.0.1 -uroot -e "create database $name"; url="$MY/$name"
+  fi
+  start_server "$backend" default.toml "$url"
+  EMAIL_LOG="$dir/emails.jsonl" BETTER_AUTH_SECRET="$secret" \
+    "$conformance/run.sh" "http://127.0.0.1:$port" "${files[@]}" | tee "$work/$backend.out" | grep -E 'passed, ' || true
+  grep -qE '^[0-9]+ passed, 0 failed' "$work/$backend.out" || { status=1; grep -E '^\s*not ok' "$work/$backend.out" || true; }
+done
+
 step "summary"
-d=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/default.out" | tail -1)
-r=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/rate.out" | tail -1)
-echo "conformance default: $d"
-echo "conformance rate-limit: $r"
+for run in default rate postgres mysql; do
+  echo "conformance $run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
+done
 exit $status

@@ -14,7 +14,7 @@ use crate::mail::Mailer;
 use crate::plugins::jwt::JwtIssuer;
 use crate::store::cache::CachedStore;
 use crate::store::schema::Plugins;
-use crate::store::sql::{SqlStore, open_sqlite};
+use crate::store::sql::{self, SqlStore};
 use crate::store::{Schema, Store, migrate};
 
 const MIN_SECRET_LEN: usize = 32;
@@ -24,9 +24,7 @@ fn resolve_secret(cfg: &Config) -> Result<String, String> {
     if let Some(s) = cfg.secret.as_deref().filter(|s| !s.is_empty()) {
         if s.len() < MIN_SECRET_LEN {
             if cfg.is_production() {
-                return Err(format!(
-                    "BETTER_AUTH_SECRET must be at least {MIN_SECRET_LEN} characters in production"
-                ));
+                return Err(format!("BETTER_AUTH_SECRET must be at least {MIN_SECRET_LEN} characters in production"));
             }
             tracing::warn!("the secret is shorter than {MIN_SECRET_LEN} characters");
         }
@@ -58,46 +56,60 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 pub fn schema_for(cfg: &Config) -> Schema {
-    Schema::better_auth(Plugins {
-        jwt: cfg.plugins.jwt.enabled,
-        two_factor: cfg.plugins.two_factor.enabled,
-    })
+    Schema::better_auth(Plugins { jwt: cfg.plugins.jwt.enabled, two_factor: cfg.plugins.two_factor.enabled })
 }
 
 fn check_supported(cfg: &Config) -> Result<String, String> {
     if cfg.secondary_storage.url.is_some() {
-        return Err(
-            "secondary storage (REDIS_URL / [secondary_storage] url) is not supported yet".into(),
-        );
+        return Err("secondary storage (REDIS_URL / [secondary_storage] url) is not supported yet".into());
     }
-    let url = cfg.database_url();
-    if !url.starts_with("sqlite:") {
-        return Err(format!(
-            "unsupported DATABASE_URL {url:?}: only sqlite:// is supported so far"
-        ));
-    }
-    Ok(url)
+    Ok(cfg.database_url())
 }
 
-/// Opens the database, applying missing schema (SQLite's zero-config start).
-pub async fn open_store(cfg: &Config) -> Result<(SqlStore, Arc<Schema>, Vec<String>), String> {
+/// How `open_store` treats a schema that is behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSchema {
+    /// Apply what is missing (`palisade migrate`; `serve` on the embedded SQLite default).
+    Migrate,
+    /// Refuse with the command that fixes it (`serve` on PostgreSQL and MySQL).
+    Require,
+}
+
+/// Opens the database and brings or checks its schema.
+pub async fn open_store(
+    cfg: &Config,
+    on_schema: OnSchema,
+    progress: impl Fn(&str),
+) -> Result<(SqlStore, Arc<Schema>, Vec<String>), String> {
     let url = check_supported(cfg)?;
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data_dir: {e}"))?;
-    let pool = open_sqlite(&url).await.map_err(|e| format!("{url}: {e}"))?;
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data_dir: {e}"))?;
+    }
+    let pool = sql::open(&url).await.map_err(|e| format!("database: {e}"))?;
     let schema = Arc::new(schema_for(cfg));
-    let applied = migrate::migrate(&pool, &schema)
-        .await
-        .map_err(|e| e.to_string())?;
+    let applied = match on_schema {
+        OnSchema::Migrate => migrate::migrate(&pool, &schema, progress).await.map_err(|e| e.to_string())?,
+        OnSchema::Require => {
+            let missing = migrate::plan(&pool, &schema).await.map_err(|e| e.to_string())?;
+            if !missing.is_empty() {
+                return Err(format!(
+                    "the database schema is behind ({} change(s), first: {}); run `palisade migrate` (or `palisade migrate --dry-run` to see them)",
+                    missing.len(),
+                    missing[0]
+                ));
+            }
+            missing
+        }
+    };
     Ok((SqlStore::new(pool, schema.clone()), schema, applied))
 }
 
 /// Builds the shared context from a configuration.
 pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
     let secret = resolve_secret(&cfg)?;
-    let (store, schema, applied) = open_store(&cfg).await?;
-    for s in &applied {
-        tracing::info!(statement = %s, "migrated");
-    }
+    // The embedded SQLite default migrates itself; shared servers are migrated explicitly.
+    let on_schema = if cfg.database_url().starts_with("sqlite:") { OnSchema::Migrate } else { OnSchema::Require };
+    let (store, schema, _) = open_store(&cfg, on_schema, |s| tracing::info!(statement = %s, "migrating")).await?;
     let base_url = cfg.base_url();
     let mut origins = TrustedOrigins::new(&base_url, &cfg.trusted_origins);
     if let Some(site) = &cfg.plugins.cross_domain_site_url {
@@ -115,46 +127,25 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
     let mailer = Mailer::from_config(&cfg)?;
     let store: Store = Arc::new(store);
     let ttl = cfg.session.local_cache_ttl;
-    let store: Store = if ttl > 0 {
-        Arc::new(CachedStore::new(store, Duration::from_secs(ttl)))
-    } else {
-        store
-    };
-    Ok(Arc::new(Auth {
-        base_url,
-        store,
-        schema,
-        signer: Signer::new(&secret),
-        origins,
-        mailer,
-        jwt,
-        config: cfg,
-    }))
+    let store: Store = if ttl > 0 { Arc::new(CachedStore::new(store, Duration::from_secs(ttl))) } else { store };
+    Ok(Arc::new(Auth { base_url, store, schema, signer: Signer::new(&secret), origins, mailer, jwt, config: cfg }))
 }
 
 /// Serves until SIGINT/SIGTERM. `ready` receives the bound address (tests bind port 0).
-pub async fn serve(
-    cfg: Config,
-    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
-) -> Result<(), String> {
+pub async fn serve(cfg: Config, ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> Result<(), String> {
     let listen = cfg.listen.clone();
     let auth = build(cfg).await?;
     let app = router(AppState::new(auth.clone())?);
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| format!("listen {listen}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, base = %auth.api_url(), "palisade listening");
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| e.to_string())
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {
@@ -163,8 +154,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

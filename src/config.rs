@@ -200,39 +200,25 @@ impl Default for EmailPasswordConfig {
 
 impl Default for EmailVerificationConfig {
     fn default() -> Self {
-        Self {
-            expires_in: 3600,
-            send_on_sign_up: false,
-        }
+        Self { expires_in: 3600, send_on_sign_up: false }
     }
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self {
-            expires_in: 604_800,
-            update_age: 86_400,
-            fresh_age: 86_400,
-            local_cache_ttl: 5,
-        }
+        Self { expires_in: 604_800, update_age: 86_400, fresh_age: 86_400, local_cache_ttl: 5 }
     }
 }
 
 impl Default for UserConfig {
     fn default() -> Self {
-        Self {
-            delete_enabled: true,
-        }
+        Self { delete_enabled: true }
     }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self {
-            enabled: None,
-            window: 10,
-            max: 100,
-        }
+        Self { enabled: None, window: 10, max: 100 }
     }
 }
 
@@ -260,21 +246,13 @@ impl Default for PluginsConfig {
 
 impl Default for JwtConfig {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            expiration: 900,
-            issuer: None,
-            audience: None,
-        }
+        Self { enabled: true, expiration: 900, issuer: None, audience: None }
     }
 }
 
 impl Default for TwoFactorConfig {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            issuer: None,
-        }
+        Self { enabled: true, issuer: None }
     }
 }
 
@@ -297,15 +275,10 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(path) if !path.exists() => {
-                return Err(format!(
-                    "configuration file {} does not exist",
-                    path.display()
-                ));
+                return Err(format!("configuration file {} does not exist", path.display()));
             }
             Some(path) => fig = fig.merge(Toml::file_exact(path)),
-            None if Path::new("palisade.toml").exists() => {
-                fig = fig.merge(Toml::file_exact("palisade.toml"))
-            }
+            None if Path::new("palisade.toml").exists() => fig = fig.merge(Toml::file_exact("palisade.toml")),
             None => {}
         }
         let plain: Vec<&str> = PLAIN_ENV.iter().map(|(v, _)| *v).collect();
@@ -321,12 +294,7 @@ impl Config {
         for (var, key) in PLAIN_ENV {
             fig = fig.merge(Env::raw().only(&[*var]).map(move |_| (*key).into()));
         }
-        fig.extract::<Config>().map_err(|e| {
-            e.into_iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
+        fig.extract::<Config>().map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
     }
 
     pub fn is_production(&self) -> bool {
@@ -338,17 +306,11 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("palisade.db").display()))
+        self.database.url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("palisade.db").display()))
     }
 
     pub fn base_url(&self) -> String {
-        let url = self
-            .base_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen));
+        let url = self.base_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
         url.trim_end_matches('/').to_string()
     }
 }

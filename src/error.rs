@@ -15,19 +15,11 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: Some(code),
-            message: message.into(),
-        }
+        Self { status, code: Some(code), message: message.into() }
     }
 
     pub fn without_code(status: u16, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: None,
-            message: message.into(),
-        }
+        Self { status, code: None, message: message.into() }
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -47,13 +39,7 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status,
-            self.code.unwrap_or("-"),
-            self.message
-        )
+        write!(f, "{} {}: {}", self.status, self.code.unwrap_or("-"), self.message)
     }
 }
 

@@ -74,9 +74,7 @@ impl MailBackend for FileMailer {
             .open(&self.path)
             .await
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        f.write_all(format!("{line}\n").as_bytes())
-            .await
-            .map_err(|e| e.to_string())
+        f.write_all(format!("{line}\n").as_bytes()).await.map_err(|e| e.to_string())
     }
 }
 
@@ -91,10 +89,7 @@ impl SmtpMailer {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.url)
             .map_err(|e| format!("email.smtp.url: {e}"))?
             .build();
-        let from = cfg
-            .from
-            .parse()
-            .map_err(|e| format!("email.smtp.from: {e}"))?;
+        let from = cfg.from.parse().map_err(|e| format!("email.smtp.from: {e}"))?;
         Ok(Self { transport, from })
     }
 }
@@ -117,11 +112,7 @@ impl MailBackend for SmtpMailer {
             .header(ContentType::TEXT_PLAIN)
             .body(body_text(email))
             .map_err(|e| e.to_string())?;
-        self.transport
-            .send(msg)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.transport.send(msg).await.map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
@@ -142,11 +133,7 @@ struct DisabledMailer;
 #[async_trait]
 impl MailBackend for DisabledMailer {
     async fn send(&self, email: &Email) -> Result<(), String> {
-        Err(format!(
-            "no mailer configured; {} email to {} dropped",
-            email.kind.as_str(),
-            email.to
-        ))
+        Err(format!("no mailer configured; {} email to {} dropped", email.kind.as_str(), email.to))
     }
 }
 
@@ -162,10 +149,7 @@ impl Mailer {
 
     pub fn from_config(cfg: &Config) -> Result<Self, String> {
         let backend: Arc<dyn MailBackend> = match (&cfg.email.log, &cfg.email.smtp) {
-            (Some(path), _) => Arc::new(FileMailer {
-                path: path.clone(),
-                lock: Mutex::new(()),
-            }),
+            (Some(path), _) => Arc::new(FileMailer { path: path.clone(), lock: Mutex::new(()) }),
             (None, Some(smtp)) => Arc::new(SmtpMailer::new(smtp)?),
             (None, None) if cfg.is_production() => {
                 tracing::warn!("no mailer configured ([email.smtp]); emails will not be sent");

@@ -4,15 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use palisade::app;
 use palisade::config::Config;
 use palisade::store::migrate;
+use palisade::store::sql::{self, Dialect};
 
 #[derive(Parser)]
-#[command(
-    name = "palisade",
-    version,
-    about = "Better Auth-compatible authentication server"
-)]
+#[command(name = "palisade", version, about = "Better Auth-compatible authentication server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,47 +61,41 @@ fn load(config: Option<PathBuf>) -> Result<Config, String> {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { config } => palisade::app::serve(load(config)?, None).await,
+        Command::Serve { config } => app::serve(load(config)?, None).await,
         Command::Migrate { config, dry_run } => {
             let cfg = load(config)?;
             if dry_run {
-                let url = cfg.database_url();
-                let pool = palisade::store::sql::open_sqlite(&url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let steps = migrate::plan(&pool, &palisade::app::schema_for(&cfg))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let pool = sql::open(&cfg.database_url()).await.map_err(|e| e.to_string())?;
+                let steps = migrate::plan(&pool, &app::schema_for(&cfg)).await.map_err(|e| e.to_string())?;
                 print_steps(&steps, "would run");
             } else {
-                let (_, _, steps) = palisade::app::open_store(&cfg).await?;
-                print_steps(&steps, "ran");
+                let (_, _, steps) =
+                    app::open_store(&cfg, app::OnSchema::Migrate, |s| out(&format!("applying: {s};"))).await?;
+                out(&format!("{} change(s) applied; schema is up to date", steps.len()));
             }
             Ok(())
         }
         Command::Generate { config, dialect } => {
-            if dialect != "sqlite" {
-                return Err(format!(
-                    "dialect {dialect:?} is not supported yet (sqlite only)"
-                ));
-            }
-            for s in migrate::generate(&palisade::app::schema_for(&load(config)?)) {
+            let d = match dialect.as_str() {
+                "sqlite" => Dialect::Sqlite,
+                "postgres" | "postgresql" => Dialect::Postgres,
+                "mysql" | "mariadb" => Dialect::Mysql,
+                other => return Err(format!("unknown dialect {other:?} (sqlite, postgres, mysql)")),
+            };
+            for s in migrate::generate(d, &app::schema_for(&load(config)?)) {
                 out(&format!("{s};"));
             }
             Ok(())
         }
         Command::Keys { config, action } => {
-            let auth = palisade::app::build(load(config)?).await?;
+            let auth = app::build(load(config)?).await?;
             let jwt = auth.jwt.as_ref().ok_or("the jwt plugin is disabled")?;
             let jwks = jwt.jwks(&auth).await.map_err(|e| e.to_string())?;
             match action {
                 KeysAction::ExportJwks => out(&jwks.to_string()),
                 KeysAction::List => {
                     for k in jwks["keys"].as_array().into_iter().flatten() {
-                        let (kid, alg) = (
-                            k["kid"].as_str().unwrap_or(""),
-                            k["alg"].as_str().unwrap_or(""),
-                        );
+                        let (kid, alg) = (k["kid"].as_str().unwrap_or(""), k["alg"].as_str().unwrap_or(""));
                         out(&format!("{kid}\t{alg}"));
                     }
                 }
@@ -130,10 +122,7 @@ fn out(line: &str) {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PALISADE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -24,22 +24,13 @@ struct Claims {
 
 fn sign(auth: &Auth, claims: &Claims) -> Result<String> {
     // Header is exactly {"alg":"HS256"}, as Better Auth writes it.
-    let header = Header {
-        typ: None,
-        ..Header::new(Algorithm::HS256)
-    };
+    let header = Header { typ: None, ..Header::new(Algorithm::HS256) };
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(auth.secret()))
         .map_err(|e| ApiError::internal("signing verification token", e))
 }
 
 /// Emails a verification link for `user` (to `send_to`, the new address on a change).
-fn send(
-    auth: &Auth,
-    user: &User,
-    send_to: &str,
-    update_to: Option<String>,
-    callback: &str,
-) -> Result<()> {
+fn send(auth: &Auth, user: &User, send_to: &str, update_to: Option<String>, callback: &str) -> Result<()> {
     let iat = Utc::now().timestamp();
     let claims = Claims {
         email: normalize_email(user.email()),
@@ -49,36 +40,18 @@ fn send(
         exp: iat + auth.config.email_verification.expires_in,
     };
     let token = sign(auth, &claims)?;
-    let url = format!(
-        "{}/verify-email?token={token}&callbackURL={}",
-        auth.api_url(),
-        encode_component(callback)
-    );
-    auth.mailer.send_later(Email {
-        kind: EmailKind::VerifyEmail,
-        to: send_to.to_string(),
-        url,
-        token,
-    });
+    let url = format!("{}/verify-email?token={token}&callbackURL={}", auth.api_url(), encode_component(callback));
+    auth.mailer.send_later(Email { kind: EmailKind::VerifyEmail, to: send_to.to_string(), url, token });
     Ok(())
 }
 
 /// The callback used when the client gives none: the cross-domain site URL, else `/`.
 pub fn default_callback(auth: &Auth) -> String {
-    auth.config
-        .plugins
-        .cross_domain_site_url
-        .clone()
-        .unwrap_or_else(|| "/".into())
+    auth.config.plugins.cross_domain_site_url.clone().unwrap_or_else(|| "/".into())
 }
 
 /// Signed-in request: the email must be the caller's and not yet verified.
-pub async fn send_for_session_user(
-    auth: &Auth,
-    user: &User,
-    email: &str,
-    callback: &str,
-) -> Result<()> {
+pub async fn send_for_session_user(auth: &Auth, user: &User, email: &str, callback: &str) -> Result<()> {
     if normalize_email(email) != user.email() {
         return Err(codes::email_mismatch());
     }
@@ -99,12 +72,7 @@ pub async fn send_for_email(auth: &Auth, email: &str, callback: &str) -> Result<
 }
 
 /// Starts a change of email: a verification link goes to the new address.
-pub async fn request_change(
-    auth: &Auth,
-    user: &User,
-    new_email: &str,
-    callback: &str,
-) -> Result<()> {
+pub async fn request_change(auth: &Auth, user: &User, new_email: &str, callback: &str) -> Result<()> {
     let new_email = normalize_email(new_email);
     if new_email == user.email() {
         return Err(ApiError::new(400, "EMAIL_IS_THE_SAME", "Email is the same"));
@@ -120,13 +88,9 @@ pub async fn verify(auth: &Auth, token: &str) -> Result<User> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
     validation.leeway = 0;
-    let claims = jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(auth.secret()),
-        &validation,
-    )
-    .map_err(|_| ApiError::new(401, "INVALID_TOKEN", "Invalid token"))?
-    .claims;
+    let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(auth.secret()), &validation)
+        .map_err(|_| ApiError::new(401, "INVALID_TOKEN", "Invalid token"))?
+        .claims;
     let user = users::find_by_email(auth, &claims.email)
         .await?
         .filter(|u| u.id() == claims.user_id)

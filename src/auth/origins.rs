@@ -20,9 +20,7 @@ pub fn origin_of(url: &str) -> Option<String> {
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
     match (pattern.first(), text.first()) {
         (None, None) => true,
-        (Some(b'*'), _) => {
-            glob(&pattern[1..], text) || (!text.is_empty() && glob(pattern, &text[1..]))
-        }
+        (Some(b'*'), _) => glob(&pattern[1..], text) || (!text.is_empty() && glob(pattern, &text[1..])),
         (Some(b'?'), Some(_)) => glob(&pattern[1..], &text[1..]),
         (Some(p), Some(t)) if p.eq_ignore_ascii_case(t) => glob(&pattern[1..], &text[1..]),
         _ => false,
@@ -35,11 +33,7 @@ impl TrustedOrigins {
         for p in configured {
             let p = p.trim_end_matches('/');
             // Plain origins are normalised; wildcard patterns are kept as written.
-            let normalised = if p.contains(['*', '?']) {
-                None
-            } else {
-                origin_of(p)
-            };
+            let normalised = if p.contains(['*', '?']) { None } else { origin_of(p) };
             patterns.push(normalised.unwrap_or_else(|| p.to_string()));
         }
         Self { patterns }
@@ -54,9 +48,7 @@ impl TrustedOrigins {
     /// Is this origin (`scheme://host:port`) trusted?
     pub fn is_trusted_origin(&self, origin: &str) -> bool {
         let origin = origin.trim_end_matches('/');
-        self.patterns
-            .iter()
-            .any(|p| glob(p.as_bytes(), origin.as_bytes()))
+        self.patterns.iter().any(|p| glob(p.as_bytes(), origin.as_bytes()))
     }
 
     /// A URL-valued input (callbackURL, redirectTo…): a same-site relative path, or an
@@ -77,11 +69,7 @@ mod tests {
     fn wildcards_and_paths() {
         let t = TrustedOrigins::new(
             "http://127.0.0.1:3000",
-            &[
-                "http://localhost:5173".into(),
-                "http://127.0.0.1:*".into(),
-                "https://*.example.com".into(),
-            ],
+            &["http://localhost:5173".into(), "http://127.0.0.1:*".into(), "https://*.example.com".into()],
         );
         assert!(t.is_trusted_origin("http://127.0.0.1:3000"));
         assert!(t.is_trusted_origin("http://127.0.0.1:9999"));

@@ -68,9 +68,7 @@ pub async fn change(
         return Ok(None);
     }
     sessions::revoke_all(auth, user.id()).await?;
-    Ok(Some(
-        sessions::create(auth, &*auth.store, user.id(), dont_remember, meta).await?,
-    ))
+    Ok(Some(sessions::create(auth, &*auth.store, user.id(), dont_remember, meta).await?))
 }
 
 fn reset_identifier(token: &str) -> String {
@@ -84,10 +82,7 @@ pub async fn request_reset(auth: &Auth, email: &str, redirect_to: Option<&str>) 
     };
     let token = random_id(24);
     let at = now();
-    let ttl = auth
-        .config
-        .email_and_password
-        .reset_password_token_expires_in;
+    let ttl = auth.config.email_and_password.reset_password_token_expires_in;
     let row = Record::new()
         .with("id", random_id(32))
         .with("identifier", reset_identifier(&token))
@@ -97,31 +92,15 @@ pub async fn request_reset(auth: &Auth, email: &str, redirect_to: Option<&str>) 
         .with("updatedAt", at);
     auth.store.create("verification", row).await?;
     let callback = redirect_to.map(encode_component).unwrap_or_default();
-    let url = format!(
-        "{}/reset-password/{token}?callbackURL={callback}",
-        auth.api_url()
-    );
-    auth.mailer.send_later(Email {
-        kind: EmailKind::ResetPassword,
-        to: user.email().into(),
-        url,
-        token,
-    });
+    let url = format!("{}/reset-password/{token}?callbackURL={callback}", auth.api_url());
+    auth.mailer.send_later(Email { kind: EmailKind::ResetPassword, to: user.email().into(), url, token });
     Ok(())
 }
 
 /// The user id a live reset token belongs to.
 pub async fn reset_token_user(auth: &Auth, token: &str) -> Result<Option<String>> {
-    let row = auth
-        .store
-        .find_one(
-            "verification",
-            &[Where::eq("identifier", reset_identifier(token))],
-        )
-        .await?;
-    Ok(row
-        .filter(|r| r.date("expiresAt").is_some_and(|e| e > Utc::now()))
-        .map(|r| r.string("value")))
+    let row = auth.store.find_one("verification", &[Where::eq("identifier", reset_identifier(token))]).await?;
+    Ok(row.filter(|r| r.date("expiresAt").is_some_and(|e| e > Utc::now())).map(|r| r.string("value")))
 }
 
 /// Consumes the token and sets the new password. Sessions survive unless configured otherwise.
@@ -131,22 +110,12 @@ pub async fn reset(auth: &Auth, token: &str, new_password: String) -> Result<()>
         return Err(codes::invalid_token());
     };
     // Delete first: of two concurrent resets with one token, only one sees a row to remove.
-    let removed = auth
-        .store
-        .delete_many(
-            "verification",
-            &[Where::eq("identifier", reset_identifier(token))],
-        )
-        .await?;
+    let removed = auth.store.delete_many("verification", &[Where::eq("identifier", reset_identifier(token))]).await?;
     if removed == 0 {
         return Err(codes::invalid_token());
     }
     users::set_password(auth, &user_id, new_password).await?;
-    if auth
-        .config
-        .email_and_password
-        .revoke_sessions_on_password_reset
-    {
+    if auth.config.email_and_password.revoke_sessions_on_password_reset {
         sessions::revoke_all(auth, &user_id).await?;
     }
     Ok(())

@@ -20,11 +20,7 @@ pub async fn create(
     meta: &RequestMeta,
 ) -> Result<Session> {
     let at = now();
-    let ttl = if dont_remember {
-        DONT_REMEMBER_SECONDS
-    } else {
-        auth.config.session.expires_in
-    };
+    let ttl = if dont_remember { DONT_REMEMBER_SECONDS } else { auth.config.session.expires_in };
     let rec = Record::new()
         .with("id", random_id(32))
         .with("expiresAt", at + Duration::seconds(ttl))
@@ -46,25 +42,15 @@ pub enum Lookup {
 
 /// Finds the live session for `token` with its user; an expired row is deleted.
 pub async fn lookup(auth: &Auth, token: &str) -> Result<Lookup> {
-    let Some(rec) = auth
-        .store
-        .find_one("session", &[Where::eq("token", token)])
-        .await?
-    else {
+    let Some(rec) = auth.store.find_one("session", &[Where::eq("token", token)]).await? else {
         return Ok(Lookup::Gone);
     };
     let session = Session(rec);
     if session.expires_at() <= Utc::now() {
-        auth.store
-            .delete("session", &[Where::eq("id", session.id())])
-            .await?;
+        auth.store.delete("session", &[Where::eq("id", session.id())]).await?;
         return Ok(Lookup::Gone);
     }
-    match auth
-        .store
-        .find_one("user", &[Where::eq("id", session.user_id())])
-        .await?
-    {
+    match auth.store.find_one("user", &[Where::eq("id", session.user_id())]).await? {
         Some(user) => Ok(Lookup::Active(session, User(user))),
         None => Ok(Lookup::Gone),
     }
@@ -74,20 +60,13 @@ pub async fn lookup(auth: &Auth, token: &str) -> Result<Lookup> {
 /// it did (the caller then re-sends the cookie).
 pub async fn refresh_if_due(auth: &Auth, session: &mut Session) -> Result<bool> {
     let cfg = &auth.config.session;
-    let due = session.expires_at() - Duration::seconds(cfg.expires_in)
-        + Duration::seconds(cfg.update_age);
+    let due = session.expires_at() - Duration::seconds(cfg.expires_in) + Duration::seconds(cfg.update_age);
     if Utc::now() < due {
         return Ok(false);
     }
     let at = now();
-    let data = Record::new()
-        .with("expiresAt", at + Duration::seconds(cfg.expires_in))
-        .with("updatedAt", at);
-    if let Some(updated) = auth
-        .store
-        .update("session", &[Where::eq("id", session.id())], data)
-        .await?
-    {
+    let data = Record::new().with("expiresAt", at + Duration::seconds(cfg.expires_in)).with("updatedAt", at);
+    if let Some(updated) = auth.store.update("session", &[Where::eq("id", session.id())], data).await? {
         *session = Session(updated);
     }
     Ok(true)
@@ -103,45 +82,28 @@ pub fn require_fresh(auth: &Auth, session: &Session) -> Result<()> {
 }
 
 pub async fn list_active(auth: &Auth, user_id: &str) -> Result<Vec<Session>> {
-    let filter = [
-        Where::eq("userId", user_id),
-        Where::new("expiresAt", Op::Gt, now()),
-    ];
-    let rows = auth
-        .store
-        .find_many("session", &filter, FindMany::default())
-        .await?;
+    let filter = [Where::eq("userId", user_id), Where::new("expiresAt", Op::Gt, now())];
+    let rows = auth.store.find_many("session", &filter, FindMany::default()).await?;
     Ok(rows.into_iter().map(Session).collect())
 }
 
 /// Revokes one of the user's own sessions; other users' tokens are silently left alone.
 pub async fn revoke(auth: &Auth, user_id: &str, token: &str) -> Result<()> {
     let filter = [Where::eq("token", token), Where::eq("userId", user_id)];
-    auth.store
-        .delete("session", &filter)
-        .await
-        .map_err(ApiError::from)
+    auth.store.delete("session", &filter).await.map_err(ApiError::from)
 }
 
 pub async fn revoke_by_token(auth: &Auth, token: &str) -> Result<()> {
-    auth.store
-        .delete("session", &[Where::eq("token", token)])
-        .await
-        .map_err(ApiError::from)
+    auth.store.delete("session", &[Where::eq("token", token)]).await.map_err(ApiError::from)
 }
 
 pub async fn revoke_all(auth: &Auth, user_id: &str) -> Result<()> {
-    auth.store
-        .delete_many("session", &[Where::eq("userId", user_id)])
-        .await?;
+    auth.store.delete_many("session", &[Where::eq("userId", user_id)]).await?;
     Ok(())
 }
 
 pub async fn revoke_others(auth: &Auth, user_id: &str, keep_token: &str) -> Result<()> {
-    let filter = [
-        Where::eq("userId", user_id),
-        Where::new("token", Op::Ne, keep_token),
-    ];
+    let filter = [Where::eq("userId", user_id), Where::new("token", Op::Ne, keep_token)];
     auth.store.delete_many("session", &filter).await?;
     Ok(())
 }

@@ -19,19 +19,12 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 pub async fn find_by_email(auth: &Auth, email: &str) -> Result<Option<User>> {
-    let rec = auth
-        .store
-        .find_one("user", &[Where::eq("email", normalize_email(email))])
-        .await?;
+    let rec = auth.store.find_one("user", &[Where::eq("email", normalize_email(email))]).await?;
     Ok(rec.map(User))
 }
 
 pub async fn find_by_id(auth: &Auth, id: &str) -> Result<Option<User>> {
-    Ok(auth
-        .store
-        .find_one("user", &[Where::eq("id", id)])
-        .await?
-        .map(User))
+    Ok(auth.store.find_one("user", &[Where::eq("id", id)]).await?.map(User))
 }
 
 pub fn check_password_length(auth: &Auth, pw: &str) -> Result<()> {
@@ -48,11 +41,7 @@ pub fn check_password_length(auth: &Auth, pw: &str) -> Result<()> {
 
 /// Creates user + credential account + session in one transaction. The password is hashed
 /// before the transaction opens, so concurrent sign-ups never wait on each other's scrypt.
-pub async fn sign_up(
-    auth: &Auth,
-    input: SignUp,
-    meta: &RequestMeta,
-) -> Result<(User, Option<Session>)> {
+pub async fn sign_up(auth: &Auth, input: SignUp, meta: &RequestMeta) -> Result<(User, Option<Session>)> {
     check_password_length(auth, &input.password)?;
     let email = normalize_email(&input.email);
     if find_by_email(auth, &email).await?.is_some() {
@@ -68,11 +57,7 @@ pub async fn sign_up(
         .with("image", input.image)
         .with("createdAt", at)
         .with("updatedAt", at);
-    if auth
-        .schema
-        .model("user")
-        .is_ok_and(|m| m.field("twoFactorEnabled").is_ok())
-    {
+    if auth.schema.model("user").is_ok_and(|m| m.field("twoFactorEnabled").is_ok()) {
         user.set("twoFactorEnabled", false);
     }
     let tx = auth.store.begin().await?;
@@ -106,10 +91,7 @@ pub async fn create_credential_account(ops: &dyn Ops, user_id: &str, hash: &str)
 
 /// The stored hash of the user's email/password account, if any.
 pub async fn credential_hash(auth: &Auth, user_id: &str) -> Result<Option<String>> {
-    let filter = [
-        Where::eq("userId", user_id),
-        Where::eq("providerId", "credential"),
-    ];
+    let filter = [Where::eq("userId", user_id), Where::eq("providerId", "credential")];
     let acc = auth.store.find_one("account", &filter).await?;
     Ok(acc.and_then(|a| a.str("password").map(str::to_string)))
 }
@@ -117,13 +99,8 @@ pub async fn credential_hash(auth: &Auth, user_id: &str) -> Result<Option<String
 /// Sets the credential password, creating the credential account when the user has none.
 pub async fn set_password(auth: &Auth, user_id: &str, new_password: String) -> Result<()> {
     let hash = password::hash(new_password).await?;
-    let filter = [
-        Where::eq("userId", user_id),
-        Where::eq("providerId", "credential"),
-    ];
-    let data = Record::new()
-        .with("password", hash.clone())
-        .with("updatedAt", now());
+    let filter = [Where::eq("userId", user_id), Where::eq("providerId", "credential")];
+    let data = Record::new().with("password", hash.clone()).with("updatedAt", now());
     if auth.store.update_many("account", &filter, data).await? == 0 {
         create_credential_account(&*auth.store, user_id, &hash).await?;
     }
@@ -136,11 +113,7 @@ pub async fn check_password(auth: &Auth, user_id: &str, candidate: String) -> Re
         password::verify_dummy(candidate).await?;
         return Err(codes::credential_account_not_found());
     };
-    if password::verify(hash, candidate).await? {
-        Ok(())
-    } else {
-        Err(codes::invalid_password())
-    }
+    if password::verify(hash, candidate).await? { Ok(()) } else { Err(codes::invalid_password()) }
 }
 
 /// Profile fields a client may change through update-user.
@@ -159,25 +132,16 @@ pub async fn update_profile(auth: &Auth, user_id: &str, update: ProfileUpdate) -
         data.set("image", Value::from(image));
     }
     data.set("updatedAt", now());
-    let updated = auth
-        .store
-        .update("user", &[Where::eq("id", user_id)], data)
-        .await?;
+    let updated = auth.store.update("user", &[Where::eq("id", user_id)], data).await?;
     updated.map(User).ok_or_else(codes::user_not_found)
 }
 
 pub async fn mark_email_verified(auth: &Auth, user_id: &str, email: Option<&str>) -> Result<User> {
-    let mut data = Record::new()
-        .with("emailVerified", true)
-        .with("updatedAt", now());
+    let mut data = Record::new().with("emailVerified", true).with("updatedAt", now());
     if let Some(email) = email {
         data.set("email", normalize_email(email));
     }
-    match auth
-        .store
-        .update("user", &[Where::eq("id", user_id)], data)
-        .await
-    {
+    match auth.store.update("user", &[Where::eq("id", user_id)], data).await {
         Err(StoreError::Unique(_)) => Err(codes::user_already_exists()),
         other => other?.map(User).ok_or_else(codes::user_not_found),
     }

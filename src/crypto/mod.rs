@@ -18,9 +18,7 @@ const URL_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// Uniform random string over `alphabet` from the OS-seeded CSPRNG (rejection-free `gen_range`).
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
-        .collect()
+    (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char).collect()
 }
 
 /// `[A-Za-z0-9]{len}`: row ids and session tokens (32), reset tokens (24).
@@ -47,9 +45,7 @@ pub struct Signer {
 
 impl Signer {
     pub fn new(secret: &str) -> Self {
-        Self {
-            secret: secret.as_bytes().to_vec(),
-        }
+        Self { secret: secret.as_bytes().to_vec() }
     }
 
     pub fn secret(&self) -> &[u8] {
@@ -103,16 +99,10 @@ mod tests {
     fn signature_matches_node_hmac() {
         // node -e 'console.log(require("crypto").createHmac("sha256","secret").update("abc").digest("base64"))'
         let s = Signer::new("secret");
-        assert_eq!(
-            s.signature("abc"),
-            "mUba1OAOkT/Ivo5dP34RCkqegy+D+wnDRShdeGONig4="
-        );
+        assert_eq!(s.signature("abc"), "mUba1OAOkT/Ivo5dP34RCkqegy+D+wnDRShdeGONig4=");
         let signed = s.sign("abc");
         assert_eq!(s.verify(&signed), Some("abc"));
-        assert_eq!(
-            s.verify("abc.mUba1OAOkT/Ivo5dP34RCkqegy+D+wnDRShdeGONig5="),
-            None
-        );
+        assert_eq!(s.verify("abc.mUba1OAOkT/Ivo5dP34RCkqegy+D+wnDRShdeGONig5="), None);
         assert_eq!(Signer::new("other").verify(&signed), None);
         assert_eq!(s.verify("abc"), None);
     }

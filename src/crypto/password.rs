@@ -19,14 +19,7 @@ const KEY_LEN: usize = 64;
 fn derive(password: &str, salt_hex: &str) -> String {
     let normalized: String = password.nfkc().collect();
     let mut key = [0u8; KEY_LEN];
-    scrypt(
-        normalized.as_bytes(),
-        salt_hex.as_bytes(),
-        LOG_N,
-        R,
-        P,
-        &mut key,
-    );
+    scrypt(normalized.as_bytes(), salt_hex.as_bytes(), LOG_N, R, P, &mut key);
     hex::encode(key)
 }
 
@@ -51,21 +44,12 @@ pub fn verify_blocking(stored: &str, password: &str) -> bool {
 /// queue inside the OS scheduler while holding that memory.
 fn permits() -> &'static Semaphore {
     static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+    PERMITS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
-async fn run<T: Send + 'static>(
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let _permit = permits()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(what, e))?;
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(what, e))
+async fn run<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    let _permit = permits().acquire().await.map_err(|e| ApiError::internal(what, e))?;
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(what, e))
 }
 
 pub async fn hash(password: String) -> Result<String, ApiError> {
@@ -73,10 +57,7 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
 }
 
 pub async fn verify(stored: String, password: String) -> Result<bool, ApiError> {
-    run("password verification", move || {
-        verify_blocking(&stored, &password)
-    })
-    .await
+    run("password verification", move || verify_blocking(&stored, &password)).await
 }
 
 /// Burns the same work as a real verification, so an unknown email costs as much as a wrong

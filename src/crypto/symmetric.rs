@@ -47,10 +47,7 @@ mod tests {
     #[test]
     fn decrypts_what_node_encrypted() {
         // @noble/ciphers xchacha20poly1305 with key sha256("secret"), as in conformance/crypto.mjs
-        assert_eq!(
-            decrypt(b"secret", NODE_CIPHERTEXT).as_deref(),
-            Some("hello from node")
-        );
+        assert_eq!(decrypt(b"secret", NODE_CIPHERTEXT).as_deref(), Some("hello from node"));
     }
 
     const NODE_CIPHERTEXT: &str = "52a2f05b0b047d931201bad2ee7ce46588b169691213055ddbb2a35d8b78b589bd78bf54a20d0cfdf84da5e0707913233f9dfa3e64b0e0";

@@ -21,16 +21,8 @@ pub struct Cookies {
 impl Cookies {
     /// `__Secure-` prefix and `Secure` when the base URL is https or forced by configuration.
     pub fn new(cookie_prefix: &str, secure: bool, session_max_age: i64) -> Self {
-        let prefix = if secure {
-            format!("__Secure-{cookie_prefix}")
-        } else {
-            cookie_prefix.to_string()
-        };
-        Self {
-            prefix,
-            secure,
-            session_max_age,
-        }
+        let prefix = if secure { format!("__Secure-{cookie_prefix}") } else { cookie_prefix.to_string() };
+        Self { prefix, secure, session_max_age }
     }
 
     pub fn name(&self, short: &str) -> String {
@@ -59,10 +51,7 @@ impl Cookies {
     pub fn session(&self, signer: &Signer, token: &str, dont_remember: bool) -> Vec<String> {
         let signed = signer.sign(token);
         if dont_remember {
-            vec![
-                self.set(SESSION_TOKEN, &signed, None),
-                self.set(DONT_REMEMBER, &signer.sign("true"), None),
-            ]
+            vec![self.set(SESSION_TOKEN, &signed, None), self.set(DONT_REMEMBER, &signer.sign("true"), None)]
         } else {
             vec![self.set(SESSION_TOKEN, &signed, Some(self.session_max_age))]
         }
@@ -70,10 +59,7 @@ impl Cookies {
 
     /// Sign-out and dead sessions clear these three, in this order.
     pub fn clear_session(&self) -> Vec<String> {
-        [SESSION_TOKEN, SESSION_DATA, DONT_REMEMBER]
-            .iter()
-            .map(|c| self.clear(c))
-            .collect()
+        [SESSION_TOKEN, SESSION_DATA, DONT_REMEMBER].iter().map(|c| self.clear(c)).collect()
     }
 
     /// The first value of cookie `short` in the request, URL-decoded.
@@ -83,9 +69,7 @@ impl Cookies {
 
     /// Is this Set-Cookie line a non-empty session cookie? Returns its decoded value.
     pub fn session_value_in(&self, set_cookie: &str) -> Option<String> {
-        let rest = set_cookie
-            .strip_prefix(&self.name(SESSION_TOKEN))?
-            .strip_prefix('=')?;
+        let rest = set_cookie.strip_prefix(&self.name(SESSION_TOKEN))?.strip_prefix('=')?;
         let value = rest.split(';').next().unwrap_or("");
         (!value.is_empty()).then(|| decode(value))
     }
@@ -117,10 +101,7 @@ mod tests {
             c.set(SESSION_TOKEN, "a.b+/=", Some(604800)),
             "better-auth.session_token=a.b%2B%2F%3D; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax"
         );
-        assert_eq!(
-            c.clear(DONT_REMEMBER),
-            "better-auth.dont_remember=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
-        );
+        assert_eq!(c.clear(DONT_REMEMBER), "better-auth.dont_remember=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax");
         let s = Cookies::new("better-auth", true, 1);
         assert_eq!(
             s.set(SESSION_DATA, "x", None),
@@ -131,16 +112,8 @@ mod tests {
     #[test]
     fn first_occurrence_wins_and_is_decoded() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            "x=1; better-auth.session_token=a%2Bb; better-auth.session_token=zz"
-                .parse()
-                .unwrap(),
-        );
-        assert_eq!(
-            read_cookie(&h, "better-auth.session_token").as_deref(),
-            Some("a+b")
-        );
+        h.insert(header::COOKIE, "x=1; better-auth.session_token=a%2Bb; better-auth.session_token=zz".parse().unwrap());
+        assert_eq!(read_cookie(&h, "better-auth.session_token").as_deref(), Some("a+b"));
         assert_eq!(read_cookie(&h, "missing"), None);
     }
 }

@@ -68,27 +68,13 @@ fn client_ip(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Opt
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    Some(
-        forwarded
-            .iter()
-            .rev()
-            .copied()
-            .find(|ip| !trusted(*ip))
-            .or(forwarded.first().copied())
-            .unwrap_or(peer),
-    )
+    Some(forwarded.iter().rev().copied().find(|ip| !trusted(*ip)).or(forwarded.first().copied()).unwrap_or(peer))
 }
 
 /// `Origin`, else the origin of `Referer`; `Some("null")` is kept to be refused.
 fn request_origin(headers: &HeaderMap) -> Option<String> {
-    let h = |n: header::HeaderName| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    h(header::ORIGIN)
-        .or_else(|| h(header::REFERER).map(|r| origin_of(&r).unwrap_or_else(|| "null".into())))
+    let h = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    h(header::ORIGIN).or_else(|| h(header::REFERER).map(|r| origin_of(&r).unwrap_or_else(|| "null".into())))
 }
 
 fn check_origin(state: &AppState, origin: Option<&str>) -> Result<(), ApiError> {
@@ -101,12 +87,7 @@ fn check_origin(state: &AppState, origin: Option<&str>) -> Result<(), ApiError> 
 
 /// WIRE.md §2: cookie-bearing writes need a trusted origin; cookie-less sign-in/sign-up is
 /// checked when a browser is evidently involved (Origin, Referer or Sec-Fetch-* present).
-fn csrf(
-    state: &AppState,
-    path: &str,
-    headers: &HeaderMap,
-    origin: Option<&str>,
-) -> Result<(), ApiError> {
+fn csrf(state: &AppState, path: &str, headers: &HeaderMap, origin: Option<&str>) -> Result<(), ApiError> {
     if headers.contains_key(header::COOKIE) {
         return check_origin(state, origin);
     }
@@ -114,13 +95,10 @@ fn csrf(
         return Ok(());
     }
     let fetch = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    if fetch("sec-fetch-site") == Some("cross-site") && fetch("sec-fetch-mode") == Some("navigate")
-    {
+    if fetch("sec-fetch-site") == Some("cross-site") && fetch("sec-fetch-mode") == Some("navigate") {
         return Err(codes::cross_site_navigation());
     }
-    let browser = ["sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"]
-        .iter()
-        .any(|n| headers.contains_key(*n));
+    let browser = ["sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"].iter().any(|n| headers.contains_key(*n));
     if browser || origin.is_some() {
         return check_origin(state, origin);
     }
@@ -134,40 +112,27 @@ fn preflight(state: &AppState, origin: Option<&str>, headers: &HeaderMap) -> Res
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
     allow_origin(h, origin);
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
-    );
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
     let requested = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        requested.unwrap_or(HeaderValue::from_static(
-            "content-type, authorization, better-auth-cookie",
-        )),
+        requested.unwrap_or(HeaderValue::from_static("content-type, authorization, better-auth-cookie")),
     );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     res
 }
 
 fn allow_origin(h: &mut HeaderMap, origin: &str) {
     if let Ok(v) = HeaderValue::from_str(origin) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
 }
 
 fn too_many(retry_after: u64) -> Response {
-    let mut res =
-        ApiError::without_code(429, "Too many requests. Please try again later.").into_response();
-    res.headers_mut()
-        .insert("x-retry-after", HeaderValue::from(retry_after));
+    let mut res = ApiError::without_code(429, "Too many requests. Please try again later.").into_response();
+    res.headers_mut().insert("x-retry-after", HeaderValue::from(retry_after));
     res
 }
 
@@ -185,37 +150,25 @@ fn finish(state: &AppState, res: &mut Response, origin: Option<&str>) {
             h.insert("set-auth-token", v);
         }
     }
-    let exposed: Vec<&str> = ["set-auth-token", "set-auth-jwt"]
-        .into_iter()
-        .filter(|n| h.contains_key(*n))
-        .collect();
+    let exposed: Vec<&str> = ["set-auth-token", "set-auth-jwt"].into_iter().filter(|n| h.contains_key(*n)).collect();
     if !exposed.is_empty()
         && let Ok(v) = HeaderValue::from_str(&exposed.join(", "))
     {
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
     }
-    if let Some(o) =
-        origin.filter(|o| state.auth.origins.is_trusted_origin(o) && o.starts_with("http"))
-    {
+    if let Some(o) = origin.filter(|o| state.auth.origins.is_trusted_origin(o) && o.starts_with("http")) {
         allow_origin(h, o);
     }
 }
 
 pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let headers = req.headers();
     let ip = client_ip(&state, peer, headers);
     let origin = request_origin(headers);
     let path = req.uri().path().to_string();
     if req.method() == Method::OPTIONS {
-        return preflight(
-            &state,
-            headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-            headers,
-        );
+        return preflight(&state, headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers);
     }
     if let Some(limiter) = &state.limiter {
         let key = ip.map_or_else(|| "no-ip".to_string(), |ip| ip.to_string());
@@ -229,15 +182,8 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     {
         return e.into_response();
     }
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let meta = RequestMeta {
-        ip_address: ip.map(|i| i.to_string()).unwrap_or_default(),
-        user_agent,
-    };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let meta = RequestMeta { ip_address: ip.map(|i| i.to_string()).unwrap_or_default(), user_agent };
     req.extensions_mut().insert(meta);
     let mut res = next.run(req).await;
     finish(&state, &mut res, origin.as_deref());
@@ -253,11 +199,7 @@ mod tests {
         let r = IpRange::parse("127.0.0.0/8").unwrap();
         assert!(r.contains("127.1.2.3".parse().unwrap()));
         assert!(!r.contains("10.0.0.1".parse().unwrap()));
-        assert!(
-            IpRange::parse("::1")
-                .unwrap()
-                .contains("::1".parse().unwrap())
-        );
+        assert!(IpRange::parse("::1").unwrap().contains("::1".parse().unwrap()));
         assert!(IpRange::parse("bogus").is_none());
     }
 }

@@ -32,13 +32,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::new(413, "PAYLOAD_TOO_LARGE", "Request body is too large"))?;
@@ -56,9 +50,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                 .collect();
             return Ok(RawBody(Some(Json::Object(map))));
         }
-        serde_json::from_slice(&bytes)
-            .map(|v| RawBody(Some(v)))
-            .map_err(|_| codes::invalid_json())
+        serde_json::from_slice(&bytes).map(|v| RawBody(Some(v))).map_err(|_| codes::invalid_json())
     }
 }
 
@@ -86,11 +78,7 @@ impl Fields {
     /// The body must be an object (`[body] Invalid input: expected object, received …`).
     pub fn body(raw: RawBody) -> Result<Fields, ApiError> {
         match raw.0 {
-            Some(Json::Object(map)) => Ok(Fields {
-                scope: "body",
-                map,
-                issues: Vec::new(),
-            }),
+            Some(Json::Object(map)) => Ok(Fields { scope: "body", map, issues: Vec::new() }),
             other => Err(ApiError::validation(format!(
                 "[body] Invalid input: expected object, received {}",
                 type_name(other.as_ref())
@@ -101,25 +89,14 @@ impl Fields {
     /// An optional body: absent is treated as `{}`.
     pub fn optional_body(raw: RawBody) -> Result<Fields, ApiError> {
         match raw.0 {
-            None => Ok(Fields {
-                scope: "body",
-                map: Map::new(),
-                issues: Vec::new(),
-            }),
+            None => Ok(Fields { scope: "body", map: Map::new(), issues: Vec::new() }),
             some => Fields::body(RawBody(some)),
         }
     }
 
     pub fn query(params: Vec<(String, String)>) -> Fields {
-        let map = params
-            .into_iter()
-            .map(|(k, v)| (k, Json::String(v)))
-            .collect();
-        Fields {
-            scope: "query",
-            map,
-            issues: Vec::new(),
-        }
+        let map = params.into_iter().map(|(k, v)| (k, Json::String(v))).collect();
+        Fields { scope: "query", map, issues: Vec::new() }
     }
 
     fn issue(&mut self, key: &str, msg: String) {
@@ -187,10 +164,6 @@ impl Fields {
 
     /// Ends validation: every issue, joined with `; `.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.issues.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.issues.join("; ")))
-        }
+        if self.issues.is_empty() { Ok(()) } else { Err(ApiError::validation(self.issues.join("; "))) }
     }
 }

@@ -35,25 +35,17 @@ impl AppState {
         let cfg = &auth.config;
         let secure = cfg.advanced.use_secure_cookies || auth.base_url.starts_with("https://");
         let cookies = Cookies::new(&cfg.advanced.cookie_prefix, secure, cfg.session.expires_in);
-        let limiter = cfg
-            .rate_limit_enabled()
-            .then(|| Arc::new(RateLimiter::new(cfg.rate_limit.window, cfg.rate_limit.max)));
+        let limiter =
+            cfg.rate_limit_enabled().then(|| Arc::new(RateLimiter::new(cfg.rate_limit.window, cfg.rate_limit.max)));
         let proxies = cfg
             .advanced
             .trusted_proxies
             .iter()
             .map(|p| {
-                IpRange::parse(p).ok_or_else(|| {
-                    format!("advanced.trusted_proxies: {p:?} is not an IP or CIDR range")
-                })
+                IpRange::parse(p).ok_or_else(|| format!("advanced.trusted_proxies: {p:?} is not an IP or CIDR range"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            auth,
-            cookies: Arc::new(cookies),
-            limiter,
-            proxies: Arc::new(proxies),
-        })
+        Ok(Self { auth, cookies: Arc::new(cookies), limiter, proxies: Arc::new(proxies) })
     }
 }
 
@@ -67,7 +59,5 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
-    Router::new()
-        .nest(&base_path, api)
-        .fallback(error::not_found)
+    Router::new().nest(&base_path, api).fallback(error::not_found)
 }

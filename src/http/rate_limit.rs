@@ -19,18 +19,8 @@ struct Bucket {
 
 /// The special rules; everything else uses the configured default.
 fn rule(path: &str) -> Option<(u64, u64)> {
-    const STRICT: &[&str] = &[
-        "/sign-in",
-        "/sign-up",
-        "/change-password",
-        "/change-email",
-        "/two-factor/",
-    ];
-    const EMAIL: &[&str] = &[
-        "/request-password-reset",
-        "/send-verification-email",
-        "/forget-password",
-    ];
+    const STRICT: &[&str] = &["/sign-in", "/sign-up", "/change-password", "/change-email", "/two-factor/"];
+    const EMAIL: &[&str] = &["/request-password-reset", "/send-verification-email", "/forget-password"];
     if STRICT.iter().any(|p| path.starts_with(p)) {
         Some((10, 3))
     } else if EMAIL.iter().any(|p| path.starts_with(p)) {
@@ -44,11 +34,7 @@ const PRUNE_ABOVE: usize = 50_000;
 
 impl RateLimiter {
     pub fn new(window_secs: u64, max: u64) -> Self {
-        Self {
-            window: Duration::from_secs(window_secs),
-            max,
-            buckets: Mutex::new(HashMap::new()),
-        }
+        Self { window: Duration::from_secs(window_secs), max, buckets: Mutex::new(HashMap::new()) }
     }
 
     /// Counts the request; `Err(seconds)` to wait when over the limit.
@@ -63,11 +49,7 @@ impl RateLimiter {
             buckets.retain(|_, b| now.duration_since(b.last) < b.window);
         }
         let key = format!("{ip}|{path}");
-        let b = buckets.entry(key).or_insert(Bucket {
-            count: 0,
-            last: now,
-            window,
-        });
+        let b = buckets.entry(key).or_insert(Bucket { count: 0, last: now, window });
         let since = now.duration_since(b.last);
         if b.count > 0 && since >= window {
             b.count = 0;

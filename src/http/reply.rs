@@ -13,23 +13,13 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(body: Json) -> Self {
-        Self {
-            status: StatusCode::OK,
-            body: Some(body),
-            cookies: Vec::new(),
-            headers: Vec::new(),
-        }
+        Self { status: StatusCode::OK, body: Some(body), cookies: Vec::new(), headers: Vec::new() }
     }
 
     /// 302 with `Location` and an empty body.
     pub fn redirect(location: &str) -> Self {
-        Self {
-            status: StatusCode::FOUND,
-            body: None,
-            cookies: Vec::new(),
-            headers: Vec::new(),
-        }
-        .header(header::LOCATION, location)
+        Self { status: StatusCode::FOUND, body: None, cookies: Vec::new(), headers: Vec::new() }
+            .header(header::LOCATION, location)
     }
 
     pub fn cookies(mut self, cookies: impl IntoIterator<Item = String>) -> Self {

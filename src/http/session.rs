@@ -34,11 +34,8 @@ fn bearer_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
         return None;
     }
     let raw = raw.trim();
-    let raw = if raw.contains('%') {
-        percent_decode_str(raw).decode_utf8().ok()?.into_owned()
-    } else {
-        raw.to_string()
-    };
+    let raw =
+        if raw.contains('%') { percent_decode_str(raw).decode_utf8().ok()?.into_owned() } else { raw.to_string() };
     if raw.contains('.') {
         state.auth.signer.verify(&raw).map(str::to_string)
     } else if raw.is_empty() {
@@ -59,10 +56,7 @@ pub fn request_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
 }
 
 pub fn dont_remember(state: &AppState, headers: &HeaderMap) -> bool {
-    state
-        .cookies
-        .read(headers, DONT_REMEMBER)
-        .is_some_and(|v| state.auth.signer.verify(&v) == Some("true"))
+    state.cookies.read(headers, DONT_REMEMBER).is_some_and(|v| state.auth.signer.verify(&v) == Some("true"))
 }
 
 pub async fn find(state: &AppState, headers: &HeaderMap) -> Result<Found> {
@@ -71,11 +65,9 @@ pub async fn find(state: &AppState, headers: &HeaderMap) -> Result<Found> {
     };
     Ok(match sessions::lookup(&state.auth, &token).await? {
         Lookup::Gone => Found::Gone,
-        Lookup::Active(session, user) => Found::Active(Current {
-            session,
-            user,
-            dont_remember: dont_remember(state, headers),
-        }),
+        Lookup::Active(session, user) => {
+            Found::Active(Current { session, user, dont_remember: dont_remember(state, headers) })
+        }
     })
 }
 

@@ -18,9 +18,8 @@ use crate::error::{ApiError, Result};
 use crate::store::{FindMany, Record, Where, now};
 
 /// PKCS#8 v1 wrapper of a raw Ed25519 seed (RFC 8410): what `EncodingKey::from_ed_der` takes.
-const PKCS8_ED25519_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+const PKCS8_ED25519_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 struct ActiveKey {
     kid: String,
@@ -54,21 +53,15 @@ fn decode_seed(auth: &Auth, row: &Record) -> Result<[u8; 32]> {
     let jwk = symmetric::decrypt(auth.secret(), &hex_ct)
         .ok_or_else(|| internal("jwks private key cannot be decrypted with the current secret"))?;
     let jwk: Json = serde_json::from_str(&jwk).map_err(internal)?;
-    let d = jwk["d"]
-        .as_str()
-        .ok_or_else(|| internal("jwks private key has no d"))?;
+    let d = jwk["d"].as_str().ok_or_else(|| internal("jwks private key has no d"))?;
     let seed = URL_SAFE_NO_PAD.decode(d).map_err(internal)?;
-    seed.try_into()
-        .map_err(|_| internal("Ed25519 seed is not 32 bytes"))
+    seed.try_into().map_err(|_| internal("Ed25519 seed is not 32 bytes"))
 }
 
 fn active_key(kid: String, seed: &[u8; 32]) -> ActiveKey {
     let mut der = PKCS8_ED25519_PREFIX.to_vec();
     der.extend_from_slice(seed);
-    ActiveKey {
-        kid,
-        encoding: EncodingKey::from_ed_der(&der),
-    }
+    ActiveKey { kid, encoding: EncodingKey::from_ed_der(&der) }
 }
 
 impl JwtIssuer {
@@ -102,37 +95,21 @@ impl JwtIssuer {
     }
 
     async fn newest_row(&self, auth: &Auth) -> Result<Option<Record>> {
-        let opts = FindMany {
-            limit: Some(1),
-            sort_by: Some(("createdAt".into(), true)),
-            ..Default::default()
-        };
-        let filter = [
-            Where::eq("alg", "EdDSA"),
-            Where::eq("alg", crate::store::Value::Null).or(),
-        ];
-        Ok(auth
-            .store
-            .find_many("jwks", &filter, opts)
-            .await?
-            .into_iter()
-            .next())
+        let opts = FindMany { limit: Some(1), sort_by: Some(("createdAt".into(), true)), ..Default::default() };
+        let filter = [Where::eq("alg", "EdDSA"), Where::eq("alg", crate::store::Value::Null).or()];
+        Ok(auth.store.find_many("jwks", &filter, opts).await?.into_iter().next())
     }
 
     async fn create_key(&self, auth: &Auth) -> Result<ActiveKey> {
         let signing = SigningKey::generate(&mut rand::rngs::OsRng);
         let seed = signing.to_bytes();
         let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
-        let private =
-            json!({"crv": "Ed25519", "d": URL_SAFE_NO_PAD.encode(seed), "x": x, "kty": "OKP"});
+        let private = json!({"crv": "Ed25519", "d": URL_SAFE_NO_PAD.encode(seed), "x": x, "kty": "OKP"});
         let encrypted = symmetric::encrypt(auth.secret(), &private.to_string());
         let id = random_id(32);
         let row = Record::new()
             .with("id", id.clone())
-            .with(
-                "publicKey",
-                json!({"crv": "Ed25519", "x": x, "kty": "OKP"}).to_string(),
-            )
+            .with("publicKey", json!({"crv": "Ed25519", "x": x, "kty": "OKP"}).to_string())
             .with("privateKey", Json::String(encrypted).to_string())
             .with("createdAt", now())
             .with("alg", "EdDSA")
@@ -154,11 +131,7 @@ impl JwtIssuer {
         claims.insert("exp".into(), (iat + self.expiration).into());
         claims.insert("iss".into(), self.issuer.clone().into());
         claims.insert("aud".into(), self.audience.clone().into());
-        let header = Header {
-            typ: None,
-            kid: Some(key.kid.clone()),
-            ..Header::new(Algorithm::EdDSA)
-        };
+        let header = Header { typ: None, kid: Some(key.kid.clone()), ..Header::new(Algorithm::EdDSA) };
         jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(internal)
     }
 
@@ -187,10 +160,7 @@ impl JwtIssuer {
     /// Public keys: `{keys:[{alg,crv,x,kty,kid}]}`; retired keys stay for a 30-day grace.
     pub async fn jwks(&self, auth: &Auth) -> Result<Json> {
         self.key(auth).await?;
-        let rows = auth
-            .store
-            .find_many("jwks", &[], FindMany::default())
-            .await?;
+        let rows = auth.store.find_many("jwks", &[], FindMany::default()).await?;
         let grace = chrono::Duration::days(30);
         let keys: Vec<Json> = rows
             .iter()

@@ -76,12 +76,7 @@ pub fn hotp(key: &[u8], counter: u64, digits: u32) -> String {
     mac.update(&counter.to_be_bytes());
     let h = mac.finalize().into_bytes();
     let offset = usize::from(h[19] & 0x0f);
-    let bin = u32::from_be_bytes([
-        h[offset] & 0x7f,
-        h[offset + 1],
-        h[offset + 2],
-        h[offset + 3],
-    ]);
+    let bin = u32::from_be_bytes([h[offset] & 0x7f, h[offset + 1], h[offset + 2], h[offset + 3]]);
     let code = u64::from(bin) % 10u64.pow(digits);
     format!("{code:0width$}", width = digits as usize)
 }
@@ -157,11 +152,7 @@ pub fn totp_uri(issuer: &str, email: &str, key: &[u8]) -> String {
         .append_pair("digits", &DIGITS.to_string())
         .append_pair("period", &PERIOD.to_string())
         .finish();
-    format!(
-        "otpauth://totp/{}:{}?{query}",
-        encode_component(issuer),
-        encode_component(email)
-    )
+    format!("otpauth://totp/{}:{}?{query}", encode_component(issuer), encode_component(email))
 }
 
 // ------------------------------------------------------------------------------ backup codes
@@ -217,10 +208,7 @@ impl Lockout {
         } else {
             self.locked_until
         };
-        Lockout {
-            failed,
-            locked_until,
-        }
+        Lockout { failed, locked_until }
     }
 
     fn is_clear(&self) -> bool {
@@ -246,17 +234,14 @@ pub struct TwoFactor {
 }
 
 fn undecryptable() -> ApiError {
-    ApiError::internal(
-        "twoFactor",
-        "stored two-factor secret cannot be decrypted with the current secret",
-    )
+    ApiError::internal("twoFactor", "stored two-factor secret cannot be decrypted with the current secret")
 }
 
 impl TwoFactor {
     /// Decrypts a stored row with the server secret.
     pub fn from_record(server_secret: &[u8], rec: &Record) -> Result<TwoFactor> {
-        let secret = symmetric::decrypt(server_secret, rec.str("secret").unwrap_or_default())
-            .ok_or_else(undecryptable)?;
+        let secret =
+            symmetric::decrypt(server_secret, rec.str("secret").unwrap_or_default()).ok_or_else(undecryptable)?;
         let key = match secret.strip_prefix("base32:") {
             Some(b32) => base32_decode(b32).ok_or_else(undecryptable)?,
             None => secret.into_bytes(),
@@ -283,12 +268,7 @@ impl TwoFactor {
 fn parse_codes(plain: &str) -> Vec<String> {
     match serde_json::from_str::<Vec<String>>(plain) {
         Ok(v) => v,
-        Err(_) => plain
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        Err(_) => plain.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
     }
 }
 
@@ -320,12 +300,7 @@ pub async fn find(auth: &Auth, user_id: &str) -> Result<Option<TwoFactor>> {
 }
 
 fn issuer(auth: &Auth) -> String {
-    auth.config
-        .plugins
-        .two_factor
-        .issuer
-        .clone()
-        .unwrap_or_else(|| auth.config.app_name.clone())
+    auth.config.plugins.two_factor.issuer.clone().unwrap_or_else(|| auth.config.app_name.clone())
 }
 
 fn two_factor_enabled(user: &User) -> bool {
@@ -341,53 +316,35 @@ pub struct Enabled {
 
 /// Creates (or replaces) the unverified row. 2FA becomes active with the first TOTP verified
 /// on a session ([`verify`]).
-pub async fn enable(
-    auth: &Auth,
-    user: &User,
-    password: String,
-    issuer_override: Option<String>,
-) -> Result<Enabled> {
+pub async fn enable(auth: &Auth, user: &User, password: String, issuer_override: Option<String>) -> Result<Enabled> {
     users::check_password(auth, user.id(), password).await?;
     if two_factor_enabled(user) && find(auth, user.id()).await?.is_some_and(|r| r.verified) {
         return Err(errors::totp_already_enabled());
     }
     let (rec, secret, backup_codes) = new_record(auth.secret(), user.id());
     let tx = auth.store.begin().await?;
-    tx.delete_many(MODEL, &[Where::eq("userId", user.id())])
-        .await?;
+    tx.delete_many(MODEL, &[Where::eq("userId", user.id())]).await?;
     tx.create(MODEL, rec).await?;
     tx.commit().await?;
     let issuer = issuer_override.unwrap_or_else(|| issuer(auth));
-    Ok(Enabled {
-        totp_uri: totp_uri(&issuer, user.email(), secret.as_bytes()),
-        backup_codes,
-    })
+    Ok(Enabled { totp_uri: totp_uri(&issuer, user.email(), secret.as_bytes()), backup_codes })
 }
 
 pub async fn totp_uri_for(auth: &Auth, user: &User, password: String) -> Result<String> {
-    let row = find(auth, user.id())
-        .await?
-        .ok_or_else(errors::totp_not_enabled)?;
+    let row = find(auth, user.id()).await?.ok_or_else(errors::totp_not_enabled)?;
     users::check_password(auth, user.id(), password).await?;
     Ok(totp_uri(&issuer(auth), user.email(), &row.key))
 }
 
 /// Replaces all backup codes.
-pub async fn regenerate_backup_codes(
-    auth: &Auth,
-    user: &User,
-    password: String,
-) -> Result<Vec<String>> {
+pub async fn regenerate_backup_codes(auth: &Auth, user: &User, password: String) -> Result<Vec<String>> {
     if !two_factor_enabled(user) {
         return Err(errors::two_factor_not_enabled());
     }
     users::check_password(auth, user.id(), password).await?;
     let codes = generate_backup_codes();
     let data = Record::new().with("backupCodes", encrypt_codes(auth.secret(), &codes));
-    let n = auth
-        .store
-        .update_many(MODEL, &[Where::eq("userId", user.id())], data)
-        .await?;
+    let n = auth.store.update_many(MODEL, &[Where::eq("userId", user.id())], data).await?;
     if n == 0 {
         return Err(errors::two_factor_not_enabled());
     }
@@ -410,19 +367,13 @@ pub async fn disable(
     tx.update(
         "user",
         &[Where::eq("id", user.id())],
-        Record::new()
-            .with("twoFactorEnabled", false)
-            .with("updatedAt", at),
+        Record::new().with("twoFactorEnabled", false).with("updatedAt", at),
     )
     .await?;
-    tx.delete_many(MODEL, &[Where::eq("userId", user.id())])
-        .await?;
+    tx.delete_many(MODEL, &[Where::eq("userId", user.id())]).await?;
     tx.delete_many(
         VERIFICATION,
-        &[
-            Where::new("identifier", Op::StartsWith, TRUST_PREFIX),
-            Where::eq("value", user.id()),
-        ],
+        &[Where::new("identifier", Op::StartsWith, TRUST_PREFIX), Where::eq("value", user.id())],
     )
     .await?;
     let fresh = rotate_session(auth, &*tx, session, dont_remember, meta).await?;
@@ -455,10 +406,7 @@ fn verification_row(identifier: &str, value: &str, ttl: i64, at: DateTime<Utc>) 
 }
 
 async fn live_row(auth: &Auth, identifier: &str, now: DateTime<Utc>) -> Result<Option<Record>> {
-    let row = auth
-        .store
-        .find_one(VERIFICATION, &[Where::eq("identifier", identifier)])
-        .await?;
+    let row = auth.store.find_one(VERIFICATION, &[Where::eq("identifier", identifier)]).await?;
     Ok(row.filter(|r| r.date("expiresAt").is_some_and(|e| e > now)))
 }
 
@@ -476,28 +424,16 @@ fn otp_identifier(key: &str) -> String {
 pub async fn start_challenge(auth: &Auth, user_id: &str, now: DateTime<Utc>) -> Result<String> {
     let id = format!("2fa-{}", random_url_safe(20));
     let tx = auth.store.begin().await?;
-    tx.create(
-        VERIFICATION,
-        verification_row(&id, user_id, CHALLENGE_SECONDS, now),
-    )
-    .await?;
-    tx.create(
-        VERIFICATION,
-        verification_row(&attempts_identifier(&id), "0", CHALLENGE_SECONDS, now),
-    )
-    .await?;
+    tx.create(VERIFICATION, verification_row(&id, user_id, CHALLENGE_SECONDS, now)).await?;
+    tx.create(VERIFICATION, verification_row(&attempts_identifier(&id), "0", CHALLENGE_SECONDS, now)).await?;
     tx.commit().await?;
     Ok(id)
 }
 
 /// The user a live challenge belongs to.
 pub async fn challenge_user(auth: &Auth, challenge: &str, now: DateTime<Utc>) -> Result<User> {
-    let row = live_row(auth, challenge, now)
-        .await?
-        .ok_or_else(errors::invalid_two_factor_cookie)?;
-    users::find_by_id(auth, row.str("value").unwrap_or_default())
-        .await?
-        .ok_or_else(errors::invalid_two_factor_cookie)
+    let row = live_row(auth, challenge, now).await?.ok_or_else(errors::invalid_two_factor_cookie)?;
+    users::find_by_id(auth, row.str("value").unwrap_or_default()).await?.ok_or_else(errors::invalid_two_factor_cookie)
 }
 
 const TRUST_PREFIX: &str = "trust-device-";
@@ -508,35 +444,19 @@ fn trust_value(auth: &Auth, user_id: &str, id: &str) -> String {
     format!("{h}!{id}")
 }
 
-async fn create_trusted_device(
-    auth: &Auth,
-    ops: &dyn Ops,
-    user_id: &str,
-    now: DateTime<Utc>,
-) -> Result<String> {
+async fn create_trusted_device(auth: &Auth, ops: &dyn Ops, user_id: &str, now: DateTime<Utc>) -> Result<String> {
     let id = format!("{TRUST_PREFIX}{}", random_url_safe(32));
-    ops.create(
-        VERIFICATION,
-        verification_row(&id, user_id, TRUST_DEVICE_SECONDS, now),
-    )
-    .await?;
+    ops.create(VERIFICATION, verification_row(&id, user_id, TRUST_DEVICE_SECONDS, now)).await?;
     Ok(trust_value(auth, user_id, &id))
 }
 
 /// Checks a (signature-verified) `trust_device` cookie value for `user_id`. A valid one is
 /// used up and replaced: returns the new cookie value.
-pub async fn use_trusted_device(
-    auth: &Auth,
-    user_id: &str,
-    value: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<String>> {
+pub async fn use_trusted_device(auth: &Auth, user_id: &str, value: &str, now: DateTime<Utc>) -> Result<Option<String>> {
     let Some((mac, id)) = value.split_once('!') else {
         return Ok(None);
     };
-    if !id.starts_with(TRUST_PREFIX)
-        || !ct_eq(mac, &auth.signer.mac_url_safe(&format!("{user_id}!{id}")))
-    {
+    if !id.starts_with(TRUST_PREFIX) || !ct_eq(mac, &auth.signer.mac_url_safe(&format!("{user_id}!{id}"))) {
         return Ok(None);
     }
     let Some(row) = live_row(auth, id, now).await? else {
@@ -547,11 +467,7 @@ pub async fn use_trusted_device(
     }
     let tx = auth.store.begin().await?;
     // Only the request that removes the old row gets a new one.
-    if tx
-        .delete_many(VERIFICATION, &[Where::eq("identifier", id)])
-        .await?
-        == 0
-    {
+    if tx.delete_many(VERIFICATION, &[Where::eq("identifier", id)]).await? == 0 {
         return Ok(None);
     }
     let fresh = create_trusted_device(auth, &*tx, user_id, now).await?;
@@ -564,17 +480,9 @@ pub async fn use_trusted_device(
 /// Who is proving the second factor.
 pub enum Subject {
     /// A signed-in user: enabling 2FA, or checking a code.
-    Session {
-        session: Session,
-        user: User,
-        dont_remember: bool,
-    },
+    Session { session: Session, user: User, dont_remember: bool },
     /// A sign-in waiting on its second factor (the `two_factor` cookie).
-    Challenge {
-        id: String,
-        user: User,
-        dont_remember: bool,
-    },
+    Challenge { id: String, user: User, dont_remember: bool },
 }
 
 impl Subject {
@@ -639,9 +547,7 @@ pub async fn verify(
         (Method::BackupCode { .. }, None) => return Err(errors::backup_codes_not_enabled()),
         _ => {}
     }
-    if let (Subject::Challenge { id, .. }, Method::Totp(_) | Method::BackupCode { .. }) =
-        (&subject, &method)
-    {
+    if let (Subject::Challenge { id, .. }, Method::Totp(_) | Method::BackupCode { .. }) = (&subject, &method) {
         reserve_attempt(auth, id, now).await?;
     }
     let ok = match (&method, &row) {
@@ -659,32 +565,16 @@ pub async fn verify(
             _ => errors::invalid_code(),
         });
     }
-    let backup_only = matches!(
-        method,
-        Method::BackupCode {
-            disable_session: true,
-            ..
-        }
-    );
+    let backup_only = matches!(method, Method::BackupCode { disable_session: true, .. });
     match subject {
-        Subject::Session {
-            session,
-            user,
-            dont_remember,
-        } => {
+        Subject::Session { session, user, dont_remember } => {
             let activates = matches!(method, Method::Totp(_) | Method::Otp(_))
                 && (!two_factor_enabled(&user) || row.as_ref().is_some_and(|r| !r.verified));
             if !activates {
                 let token = session.token().to_string();
                 return Ok(Verified::no_change(Some(token), user, dont_remember));
             }
-            let cx = Activation {
-                row: row.as_ref(),
-                session: &session,
-                dont_remember,
-                trust_device,
-                meta,
-            };
+            let cx = Activation { row: row.as_ref(), session: &session, dont_remember, trust_device, meta };
             let (fresh, trust) = activate(auth, cx, now).await?;
             // The reply shows the user as it was before this call (WIRE.md §9).
             Ok(Verified {
@@ -703,31 +593,21 @@ pub async fn verify(
             }
             Ok(Verified::no_change(None, user, false))
         }
-        Subject::Challenge {
-            id,
-            user,
-            dont_remember,
-        } => {
+        Subject::Challenge { id, user, dont_remember } => {
             let tx = auth.store.begin().await?;
             if let Some(r) = &row {
                 clear_failures(&*tx, r).await?;
             }
             // Only the request that removes the challenge completes it.
-            let removed = tx
-                .delete_many(VERIFICATION, &[Where::eq("identifier", id.as_str())])
-                .await?;
+            let removed = tx.delete_many(VERIFICATION, &[Where::eq("identifier", id.as_str())]).await?;
             if removed == 0 {
                 return Err(errors::invalid_two_factor_cookie());
             }
             let leftovers = vec![attempts_identifier(&id).into(), otp_identifier(&id).into()];
-            tx.delete_many(VERIFICATION, &[Where::is_in("identifier", leftovers)])
-                .await?;
+            tx.delete_many(VERIFICATION, &[Where::is_in("identifier", leftovers)]).await?;
             let session = sessions::create(auth, &*tx, user.id(), dont_remember, meta).await?;
-            let trust = if trust_device {
-                Some(create_trusted_device(auth, &*tx, user.id(), now).await?)
-            } else {
-                None
-            };
+            let trust =
+                if trust_device { Some(create_trusted_device(auth, &*tx, user.id(), now).await?) } else { None };
             tx.commit().await?;
             Ok(Verified {
                 token: Some(session.token().to_string()),
@@ -743,14 +623,7 @@ pub async fn verify(
 
 impl Verified {
     fn no_change(token: Option<String>, user: User, dont_remember: bool) -> Verified {
-        Verified {
-            token,
-            user,
-            new_session: None,
-            dont_remember,
-            challenge_done: false,
-            trust_device: None,
-        }
+        Verified { token, user, new_session: None, dont_remember, challenge_done: false, trust_device: None }
     }
 }
 
@@ -764,28 +637,17 @@ struct Activation<'a> {
 
 /// First successful code on a session: the flag goes on, the secret counts as verified and
 /// the session is replaced, together. Returns the new session and any trust cookie value.
-async fn activate(
-    auth: &Auth,
-    cx: Activation<'_>,
-    now: DateTime<Utc>,
-) -> Result<(Session, Option<String>)> {
+async fn activate(auth: &Auth, cx: Activation<'_>, now: DateTime<Utc>) -> Result<(Session, Option<String>)> {
     let user_id = cx.session.user_id();
     let tx = auth.store.begin().await?;
-    let data = Record::new()
-        .with("twoFactorEnabled", true)
-        .with("updatedAt", crate::store::now());
+    let data = Record::new().with("twoFactorEnabled", true).with("updatedAt", crate::store::now());
     tx.update("user", &[Where::eq("id", user_id)], data).await?;
     if let Some(r) = cx.row {
         let data = Record::new().with("verified", true);
-        tx.update(MODEL, &[Where::eq("id", r.id.as_str())], data)
-            .await?;
+        tx.update(MODEL, &[Where::eq("id", r.id.as_str())], data).await?;
     }
     let fresh = rotate_session(auth, &*tx, cx.session, cx.dont_remember, cx.meta).await?;
-    let trust = if cx.trust_device {
-        Some(create_trusted_device(auth, &*tx, user_id, now).await?)
-    } else {
-        None
-    };
+    let trust = if cx.trust_device { Some(create_trusted_device(auth, &*tx, user_id, now).await?) } else { None };
     tx.commit().await?;
     Ok((fresh, trust))
 }
@@ -795,11 +657,8 @@ async fn clear_failures(ops: &dyn Ops, row: &TwoFactor) -> Result<()> {
     if row.lockout.is_clear() {
         return Ok(());
     }
-    let data = Record::new()
-        .with("failedVerificationCount", 0i64)
-        .with("lockedUntil", Value::Null);
-    ops.update(MODEL, &[Where::eq("id", row.id.as_str())], data)
-        .await?;
+    let data = Record::new().with("failedVerificationCount", 0i64).with("lockedUntil", Value::Null);
+    ops.update(MODEL, &[Where::eq("id", row.id.as_str())], data).await?;
     Ok(())
 }
 
@@ -809,12 +668,7 @@ async fn reserve_attempt(auth: &Auth, challenge: &str, now: DateTime<Utc>) -> Re
     let ident = attempts_identifier(challenge);
     for _ in 0..8 {
         let Some(row) = live_row(auth, &ident, now).await? else {
-            auth.store
-                .create(
-                    VERIFICATION,
-                    verification_row(&ident, "1", CHALLENGE_SECONDS, now),
-                )
-                .await?;
+            auth.store.create(VERIFICATION, verification_row(&ident, "1", CHALLENGE_SECONDS, now)).await?;
             return Ok(());
         };
         let old = row.string("value");
@@ -822,13 +676,8 @@ async fn reserve_attempt(auth: &Auth, challenge: &str, now: DateTime<Utc>) -> Re
         if count >= MAX_CHALLENGE_ATTEMPTS {
             return Err(errors::too_many_attempts());
         }
-        let data = Record::new()
-            .with("value", (count + 1).to_string())
-            .with("updatedAt", now);
-        let filter = [
-            Where::eq("id", row.string("id")),
-            Where::eq("value", old.as_str()),
-        ];
+        let data = Record::new().with("value", (count + 1).to_string()).with("updatedAt", now);
+        let filter = [Where::eq("id", row.string("id")), Where::eq("value", old.as_str())];
         if auth.store.update_many(VERIFICATION, &filter, data).await? == 1 {
             return Ok(());
         }
@@ -838,12 +687,8 @@ async fn reserve_attempt(auth: &Auth, challenge: &str, now: DateTime<Utc>) -> Re
 
 async fn record_failure(auth: &Auth, row: &TwoFactor, now: DateTime<Utc>) -> Result<()> {
     let next = row.lockout.after_failure(now);
-    let data = Record::new()
-        .with("failedVerificationCount", next.failed)
-        .with("lockedUntil", next.locked_until);
-    auth.store
-        .update(MODEL, &[Where::eq("id", row.id.as_str())], data)
-        .await?;
+    let data = Record::new().with("failedVerificationCount", next.failed).with("lockedUntil", next.locked_until);
+    auth.store.update(MODEL, &[Where::eq("id", row.id.as_str())], data).await?;
     Ok(())
 }
 
@@ -852,10 +697,7 @@ async fn use_backup_code(auth: &Auth, row: &TwoFactor, code: &str) -> Result<boo
     let Some(rest) = consume_backup_code(&row.backup_codes, code) else {
         return Ok(false);
     };
-    let filter = [
-        Where::eq("id", row.id.as_str()),
-        Where::eq("backupCodes", row.backup_codes_ciphertext.as_str()),
-    ];
+    let filter = [Where::eq("id", row.id.as_str()), Where::eq("backupCodes", row.backup_codes_ciphertext.as_str())];
     let data = Record::new().with("backupCodes", encrypt_codes(auth.secret(), &rest));
     Ok(auth.store.update_many(MODEL, &filter, data).await? == 1)
 }
@@ -864,9 +706,7 @@ async fn use_backup_code(auth: &Auth, row: &TwoFactor, code: &str) -> Result<boo
 
 fn random_digits(n: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-        .collect()
+    (0..n).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
 }
 
 /// E-mails a fresh 6-digit code to the subject's user, replacing any pending one. Stored as
@@ -876,13 +716,8 @@ pub async fn send_otp(auth: &Auth, subject: &Subject, now: DateTime<Utc>) -> Res
     let ident = otp_identifier(&subject.otp_key());
     let value = format!("{}:0", symmetric::encrypt(auth.secret(), &code));
     let tx = auth.store.begin().await?;
-    tx.delete_many(VERIFICATION, &[Where::eq("identifier", ident.as_str())])
-        .await?;
-    tx.create(
-        VERIFICATION,
-        verification_row(&ident, &value, OTP_SECONDS, now),
-    )
-    .await?;
+    tx.delete_many(VERIFICATION, &[Where::eq("identifier", ident.as_str())]).await?;
+    tx.create(VERIFICATION, verification_row(&ident, &value, OTP_SECONDS, now)).await?;
     tx.commit().await?;
     auth.mailer.send_later(Email {
         kind: EmailKind::TwoFactorOtp,
@@ -897,10 +732,7 @@ pub async fn send_otp(auth: &Auth, subject: &Subject, now: DateTime<Utc>) -> Res
 /// codes are removed.
 async fn check_otp(auth: &Auth, key: &str, code: &str, now: DateTime<Utc>) -> Result<bool> {
     let ident = otp_identifier(key);
-    let row = auth
-        .store
-        .find_one(VERIFICATION, &[Where::eq("identifier", ident.as_str())])
-        .await?;
+    let row = auth.store.find_one(VERIFICATION, &[Where::eq("identifier", ident.as_str())]).await?;
     let Some(row) = row else {
         return Err(errors::otp_has_expired());
     };
@@ -920,19 +752,11 @@ async fn check_otp(auth: &Auth, key: &str, code: &str, now: DateTime<Utc>) -> Re
     let expected = symmetric::decrypt(auth.secret(), stored).unwrap_or_default();
     if !expected.is_empty() && ct_eq(&expected, code) {
         // Whoever deletes the row used the code.
-        let filter = [
-            Where::eq("id", row_id.as_str()),
-            Where::eq("value", old.as_str()),
-        ];
+        let filter = [Where::eq("id", row_id.as_str()), Where::eq("value", old.as_str())];
         return Ok(auth.store.delete_many(VERIFICATION, &filter).await? == 1);
     }
-    let data = Record::new()
-        .with("value", format!("{stored}:{}", count + 1))
-        .with("updatedAt", now);
-    let filter = [
-        Where::eq("id", row_id.as_str()),
-        Where::eq("value", old.as_str()),
-    ];
+    let data = Record::new().with("value", format!("{stored}:{}", count + 1)).with("updatedAt", now);
+    let filter = [Where::eq("id", row_id.as_str()), Where::eq("value", old.as_str())];
     auth.store.update_many(VERIFICATION, &filter, data).await?;
     Ok(false)
 }
@@ -998,10 +822,7 @@ mod tests {
             assert_eq!(base32_encode(plain.as_bytes()), enc);
             assert_eq!(base32_decode(enc).as_deref(), Some(plain.as_bytes()));
         }
-        assert_eq!(
-            base32_decode("mzxw6ytboi======").as_deref(),
-            Some(&b"foobar"[..])
-        );
+        assert_eq!(base32_decode("mzxw6ytboi======").as_deref(), Some(&b"foobar"[..]));
         assert_eq!(base32_decode("MZ1"), None);
         // A 32-byte secret encodes to 52 characters (WIRE.md §9).
         assert_eq!(base32_encode(&[0u8; 32]).len(), 52);
@@ -1040,11 +861,7 @@ mod tests {
         assert_eq!(secret.len(), 32);
         let stored = rec.str("secret").unwrap_or_default();
         assert_eq!(stored.len(), 144, "(24 + 32 + 16) bytes as hex");
-        assert!(
-            stored
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        );
+        assert!(stored.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         let row = TwoFactor::from_record(server, &rec).expect("decrypts");
         assert_eq!(row.key, secret.as_bytes());
         assert_eq!(row.backup_codes, codes);
@@ -1054,10 +871,8 @@ mod tests {
         assert!(TwoFactor::from_record(b"another secret", &rec).is_err());
 
         // NULL `verified` counts as verified; an imported base32 secret is decoded.
-        let legacy = rec
-            .clone()
-            .with("verified", Value::Null)
-            .with("secret", symmetric::encrypt(server, "base32:MZXW6YTBOI"));
+        let legacy =
+            rec.clone().with("verified", Value::Null).with("secret", symmetric::encrypt(server, "base32:MZXW6YTBOI"));
         let row = TwoFactor::from_record(server, &legacy).expect("decrypts");
         assert!(row.verified);
         assert_eq!(row.key, b"foobar");

@@ -35,9 +35,7 @@ struct Shared {
 
 impl Shared {
     fn generation(&self, model: &str) -> u64 {
-        self.generations
-            .get(model)
-            .map_or(0, |g| g.load(Ordering::Acquire))
+        self.generations.get(model).map_or(0, |g| g.load(Ordering::Acquire))
     }
 
     fn invalidate(&self, model: &str) {
@@ -59,8 +57,7 @@ impl Shared {
     fn get(&self, key: &(&'static str, String)) -> Option<Record> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let e = entries.get(key)?;
-        (e.generation == self.generation(key.0) && e.at.elapsed() < self.ttl)
-            .then(|| e.record.clone())
+        (e.generation == self.generation(key.0) && e.at.elapsed() < self.ttl).then(|| e.record.clone())
     }
 
     fn put(&self, key: (&'static str, String), record: Record, generation: u64) {
@@ -68,14 +65,7 @@ impl Shared {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(
-            key,
-            Entry {
-                record,
-                generation,
-                at: Instant::now(),
-            },
-        );
+        entries.insert(key, Entry { record, generation, at: Instant::now() });
     }
 }
 
@@ -87,25 +77,13 @@ pub struct CachedStore {
 impl CachedStore {
     pub fn new(inner: Store, ttl: Duration) -> Self {
         let generations = KEYS.iter().map(|(m, _)| (*m, AtomicU64::new(0))).collect();
-        let shared = Shared {
-            ttl,
-            generations,
-            entries: Mutex::new(HashMap::new()),
-        };
-        Self {
-            inner,
-            shared: std::sync::Arc::new(shared),
-        }
+        let shared = Shared { ttl, generations, entries: Mutex::new(HashMap::new()) };
+        Self { inner, shared: std::sync::Arc::new(shared) }
     }
 }
 
 /// A cached lookup on the store (never inside a transaction).
-async fn find_one(
-    shared: &Shared,
-    ops: &dyn Ops,
-    model: &str,
-    filter: &[Where],
-) -> StoreResult<Option<Record>> {
+async fn find_one(shared: &Shared, ops: &dyn Ops, model: &str, filter: &[Where]) -> StoreResult<Option<Record>> {
     let Some(key) = Shared::key(model, filter) else {
         return ops.find_one(model, filter).await;
     };
@@ -133,12 +111,7 @@ macro_rules! cached_ops {
             async fn find_one(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
                 self.lookup(m, w).await
             }
-            async fn find_many(
-                &self,
-                m: &str,
-                w: &[Where],
-                o: FindMany,
-            ) -> StoreResult<Vec<Record>> {
+            async fn find_many(&self, m: &str, w: &[Where], o: FindMany) -> StoreResult<Vec<Record>> {
                 self.ops().find_many(m, w, o).await
             }
             async fn count(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
@@ -190,11 +163,7 @@ cached_ops!(CachedStore);
 impl Adapter for CachedStore {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
         let tx = self.inner.begin().await?;
-        Ok(Box::new(CachedTx {
-            tx,
-            shared: self.shared.clone(),
-            written: Mutex::new(Vec::new()),
-        }))
+        Ok(Box::new(CachedTx { tx, shared: self.shared.clone(), written: Mutex::new(Vec::new()) }))
     }
 }
 
@@ -216,10 +185,7 @@ impl CachedTx {
     }
     fn on_write(&self, model: &str) {
         self.shared.invalidate(model);
-        self.written
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(model.to_string());
+        self.written.lock().unwrap_or_else(|p| p.into_inner()).push(model.to_string());
     }
 }
 

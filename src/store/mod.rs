@@ -191,10 +191,7 @@ impl Where {
     }
 
     pub fn is_in(field: &str, values: Vec<Value>) -> Self {
-        Self {
-            values,
-            ..Self::new(field, Op::In, Value::Null)
-        }
+        Self { values, ..Self::new(field, Op::In, Value::Null) }
     }
 
     pub fn or(mut self) -> Self {
@@ -234,20 +231,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Ops: Send + Sync {
     async fn create(&self, model: &str, data: Record) -> StoreResult<Record>;
     async fn find_one(&self, model: &str, filter: &[Where]) -> StoreResult<Option<Record>>;
-    async fn find_many(
-        &self,
-        model: &str,
-        filter: &[Where],
-        opts: FindMany,
-    ) -> StoreResult<Vec<Record>>;
+    async fn find_many(&self, model: &str, filter: &[Where], opts: FindMany) -> StoreResult<Vec<Record>>;
     async fn count(&self, model: &str, filter: &[Where]) -> StoreResult<u64>;
     /// Updates matching rows and returns the first updated row.
-    async fn update(
-        &self,
-        model: &str,
-        filter: &[Where],
-        data: Record,
-    ) -> StoreResult<Option<Record>>;
+    async fn update(&self, model: &str, filter: &[Where], data: Record) -> StoreResult<Option<Record>>;
     async fn update_many(&self, model: &str, filter: &[Where], data: Record) -> StoreResult<u64>;
     async fn delete(&self, model: &str, filter: &[Where]) -> StoreResult<()>;
     async fn delete_many(&self, model: &str, filter: &[Where]) -> StoreResult<u64>;

@@ -42,10 +42,7 @@ impl Model {
         self.fields
             .iter()
             .find(|f| f.name == name)
-            .ok_or_else(|| StoreError::UnknownField {
-                model: self.name.clone(),
-                field: name.to_string(),
-            })
+            .ok_or_else(|| StoreError::UnknownField { model: self.name.clone(), field: name.to_string() })
     }
 }
 
@@ -78,21 +75,13 @@ fn field(spec: &F) -> Field {
 fn model(name: &str, specs: &[F]) -> Model {
     let mut fields = vec![field(&F("id", FieldType::String, true))];
     fields.extend(specs.iter().map(field));
-    Model {
-        name: name.to_string(),
-        table: name.to_string(),
-        fields,
-    }
+    Model { name: name.to_string(), table: name.to_string(), fields }
 }
 
 fn user_ref(m: &mut Model) {
     if let Some(f) = m.fields.iter_mut().find(|f| f.name == "userId") {
         f.index = true;
-        f.references = Some(Reference {
-            model: "user".into(),
-            field: "id".into(),
-            cascade: true,
-        });
+        f.references = Some(Reference { model: "user".into(), field: "id".into(), cascade: true });
     }
 }
 
@@ -119,8 +108,7 @@ impl Schema {
         );
         mark(&mut user, "email", true, false);
         if plugins.two_factor {
-            user.fields
-                .push(field(&F("twoFactorEnabled", Boolean, false)));
+            user.fields.push(field(&F("twoFactorEnabled", Boolean, false)));
         }
         let mut session = model(
             "session",
@@ -199,9 +187,6 @@ impl Schema {
     }
 
     pub fn model(&self, name: &str) -> Result<&Model, StoreError> {
-        self.models
-            .iter()
-            .find(|m| m.name == name)
-            .ok_or_else(|| StoreError::Database(format!("unknown model {name}")))
+        self.models.iter().find(|m| m.name == name).ok_or_else(|| StoreError::Database(format!("unknown model {name}")))
     }
 }

@@ -32,7 +32,8 @@ fn bodies() -> Vec<String> {
         json!({"email": null, "password": null, "name": null, "token": null, "newPassword": null}).to_string(),
         json!({"email": format!("{long}@example.com"), "password": long, "name": long}).to_string(),
         json!({"email": "ü@exämple.com", "password": "päss\u{0000}word", "name": "\u{202e}"}).to_string(),
-        json!({"rememberMe": "yes", "revokeOtherSessions": 1, "image": 7, "callbackURL": "javascript:alert(1)"}).to_string(),
+        json!({"rememberMe": "yes", "revokeOtherSessions": 1, "image": 7, "callbackURL": "javascript:alert(1)"})
+            .to_string(),
     ]
 }
 
@@ -48,20 +49,10 @@ async fn every_route_answers_bad_bodies_with_a_4xx_error_shape() {
                     h.push(("cookie", c));
                 }
                 let r = app.request("POST", route, Some(&body), &h).await;
-                assert!(
-                    r.status < 500,
-                    "{route} {body:.60} -> {} {}",
-                    r.status,
-                    r.text
-                );
+                assert!(r.status < 500, "{route} {body:.60} -> {} {}", r.status, r.text);
                 if r.status >= 400 {
                     let v = r.json();
-                    assert!(
-                        v["message"].is_string(),
-                        "{route} {body:.60} -> {} {}",
-                        r.status,
-                        r.text
-                    );
+                    assert!(v["message"].is_string(), "{route} {body:.60} -> {} {}", r.status, r.text);
                 }
             }
         }
@@ -74,21 +65,9 @@ async fn every_route_answers_bad_bodies_with_a_4xx_error_shape() {
 #[tokio::test]
 async fn malformed_json_and_media_types() {
     let app = spawn_app().await;
-    let r = app
-        .request("POST", "/sign-in/email", Some("{oops"), &[])
-        .await;
-    assert_eq!(
-        (r.status, r.json()["code"].as_str()),
-        (400, Some("BAD_REQUEST"))
-    );
-    let r = app
-        .request(
-            "POST",
-            "/sign-in/email",
-            None,
-            &[("content-type", "text/xml")],
-        )
-        .await;
+    let r = app.request("POST", "/sign-in/email", Some("{oops"), &[]).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (400, Some("BAD_REQUEST")));
+    let r = app.request("POST", "/sign-in/email", None, &[("content-type", "text/xml")]).await;
     assert_eq!(r.json()["code"], "UNSUPPORTED_MEDIA_TYPE");
     let r = app.request("GET", "/nope", None, &[]).await;
     assert_eq!((r.status, r.text.as_str()), (404, ""));
@@ -99,11 +78,8 @@ async fn malformed_json_and_media_types() {
 #[tokio::test]
 async fn huge_bodies_are_refused_with_413() {
     let app = spawn_with(|c| c.advanced.max_body_bytes = 4096).await;
-    let body =
-        json!({"email": "a@example.com", "password": "x".repeat(10_000), "name": "n"}).to_string();
-    let r = app
-        .request("POST", "/sign-up/email", Some(&body), &[])
-        .await;
+    let body = json!({"email": "a@example.com", "password": "x".repeat(10_000), "name": "n"}).to_string();
+    let r = app.request("POST", "/sign-up/email", Some(&body), &[]).await;
     assert_eq!(r.status, 413, "{}", r.text);
     assert_eq!(r.json()["code"], "PAYLOAD_TOO_LARGE");
     assert_eq!(app.count("user").await, 0);
@@ -113,11 +89,7 @@ async fn huge_bodies_are_refused_with_413() {
 async fn over_long_password_is_rejected_before_hashing() {
     let app = spawn_app().await;
     let r = app
-        .post(
-            "/sign-up/email",
-            json!({"email": "l@example.com", "password": "x".repeat(129), "name": "L"}),
-            None,
-        )
+        .post("/sign-up/email", json!({"email": "l@example.com", "password": "x".repeat(129), "name": "L"}), None)
         .await;
     assert_eq!(r.json()["code"], "PASSWORD_TOO_LONG");
     assert_eq!(app.count("user").await, 0);

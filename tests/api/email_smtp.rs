@@ -20,11 +20,7 @@ impl Drop for Smtpd {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[tokio::test]
@@ -32,15 +28,7 @@ async fn reset_email_is_delivered_over_smtp() {
     let maildir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
         .arg(maildir.path().join("box"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -55,20 +43,13 @@ async fn reset_email_is_delivered_over_smtp() {
     }
     let app = spawn_with(|c| {
         c.email.log = None;
-        c.email.smtp = Some(SmtpConfig {
-            url: format!("smtp://127.0.0.1:{port}"),
-            from: "Palisade <auth@palisade.test>".into(),
-        });
+        c.email.smtp =
+            Some(SmtpConfig { url: format!("smtp://127.0.0.1:{port}"), from: "Palisade <auth@palisade.test>".into() });
     })
     .await;
     app.sign_up("mail@example.com", "password-123").await;
-    let r = app
-        .post(
-            "/request-password-reset",
-            json!({"email": "mail@example.com", "redirectTo": "/reset"}),
-            None,
-        )
-        .await;
+    let r =
+        app.post("/request-password-reset", json!({"email": "mail@example.com", "redirectTo": "/reset"}), None).await;
     assert_eq!(r.status, 200);
     let new_dir = maildir.path().join("box").join("new");
     for _ in 0..100 {

@@ -25,32 +25,12 @@ async fn sign_up_get_session_sign_out() {
 async fn sign_in_wrong_password_and_unknown_email_look_alike() {
     let app = spawn_app().await;
     app.sign_up("a@example.com", "password-123").await;
-    let wrong = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "a@example.com", "password": "nope-nope-1"}),
-            None,
-        )
-        .await;
-    let ghost = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "ghost@example.com", "password": "nope-nope-1"}),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (wrong.status, wrong.text.clone()),
-        (ghost.status, ghost.text.clone())
-    );
+    let wrong = app.post("/sign-in/email", json!({"email": "a@example.com", "password": "nope-nope-1"}), None).await;
+    let ghost =
+        app.post("/sign-in/email", json!({"email": "ghost@example.com", "password": "nope-nope-1"}), None).await;
+    assert_eq!((wrong.status, wrong.text.clone()), (ghost.status, ghost.text.clone()));
     assert_eq!(wrong.status, 401);
-    let ok = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "A@example.com", "password": "password-123"}),
-            None,
-        )
-        .await;
+    let ok = app.post("/sign-in/email", json!({"email": "A@example.com", "password": "password-123"}), None).await;
     assert_eq!(ok.status, 200);
     assert!(ok.headers.get("set-auth-token").is_some());
 }
@@ -59,38 +39,15 @@ async fn sign_in_wrong_password_and_unknown_email_look_alike() {
 async fn password_reset_flow_uses_the_emailed_token_once() {
     let app = spawn_app().await;
     app.sign_up("r@example.com", "password-123").await;
-    let r = app
-        .post(
-            "/request-password-reset",
-            json!({"email": "r@example.com"}),
-            None,
-        )
-        .await;
+    let r = app.post("/request-password-reset", json!({"email": "r@example.com"}), None).await;
     assert_eq!(r.status, 200);
     let token = wait_for_token(&app, "reset-password").await;
-    let ok = app
-        .post(
-            "/reset-password",
-            json!({"token": token, "newPassword": "brand-new-pass"}),
-            None,
-        )
-        .await;
+    let ok = app.post("/reset-password", json!({"token": token, "newPassword": "brand-new-pass"}), None).await;
     assert_eq!(ok.json(), json!({"status": true}));
-    let again = app
-        .post(
-            "/reset-password",
-            json!({"token": token, "newPassword": "brand-new-pass"}),
-            None,
-        )
-        .await;
+    let again = app.post("/reset-password", json!({"token": token, "newPassword": "brand-new-pass"}), None).await;
     assert_eq!(again.json()["code"], "INVALID_TOKEN");
-    let signin = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "r@example.com", "password": "brand-new-pass"}),
-            None,
-        )
-        .await;
+    let signin =
+        app.post("/sign-in/email", json!({"email": "r@example.com", "password": "brand-new-pass"}), None).await;
     assert_eq!(signin.status, 200);
 }
 
@@ -98,13 +55,7 @@ async fn password_reset_flow_uses_the_emailed_token_once() {
 async fn verification_token_verifies_email() {
     let app = spawn_app().await;
     let (cookie, _) = app.sign_up("v@example.com", "password-123").await;
-    let r = app
-        .post(
-            "/send-verification-email",
-            json!({"email": "v@example.com"}),
-            Some(&cookie),
-        )
-        .await;
+    let r = app.post("/send-verification-email", json!({"email": "v@example.com"}), Some(&cookie)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let token = wait_for_token(&app, "verify-email").await;
     let v = app.get(&format!("/verify-email?token={token}"), None).await;
@@ -116,25 +67,12 @@ async fn verification_token_verifies_email() {
 #[tokio::test]
 async fn preflight_answers_trusted_origins_only() {
     let app = spawn_app().await;
-    let h = [
-        ("origin", crate::harness::ORIGIN),
-        ("access-control-request-method", "POST"),
-    ];
+    let h = [("origin", crate::harness::ORIGIN), ("access-control-request-method", "POST")];
     let ok = app.request("OPTIONS", "/sign-in/email", None, &h).await;
     assert_eq!(ok.status, 204);
-    assert_eq!(
-        ok.headers["access-control-allow-origin"],
-        crate::harness::ORIGIN
-    );
+    assert_eq!(ok.headers["access-control-allow-origin"], crate::harness::ORIGIN);
     assert_eq!(ok.headers["access-control-allow-credentials"], "true");
-    let evil = app
-        .request(
-            "OPTIONS",
-            "/sign-in/email",
-            None,
-            &[("origin", "http://evil.example")],
-        )
-        .await;
+    let evil = app.request("OPTIONS", "/sign-in/email", None, &[("origin", "http://evil.example")]).await;
     assert_eq!((evil.status, evil.text.as_str()), (404, ""));
 }
 
@@ -153,10 +91,7 @@ pub async fn wait_for_token(app: &crate::harness::TestApp, kind: &str) -> String
     let path = app.dir.path().join("emails.jsonl");
     for _ in 0..100 {
         if let Ok(text) = std::fs::read_to_string(&path)
-            && let Some(line) = text
-                .lines()
-                .rev()
-                .find(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+            && let Some(line) = text.lines().rev().find(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
         {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             return v["token"].as_str().unwrap().to_string();

@@ -66,15 +66,8 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         }
     });
     let addr = rx.await.expect("server did not start");
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    TestApp {
-        base: format!("http://{addr}/api/auth"),
-        dir,
-        client,
-    }
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { base: format!("http://{addr}/api/auth"), dir, client }
 }
 
 impl TestApp {
@@ -82,19 +75,11 @@ impl TestApp {
         self.dir.path().join("palisade.db")
     }
 
-    pub async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
+    pub async fn request(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
+            req = req.header("content-type", "application/json").body(b.to_string());
         }
         for (k, v) in headers {
             req = req.header(*k, HeaderValue::from_str(v).unwrap());
@@ -103,11 +88,7 @@ impl TestApp {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
-        Resp {
-            status,
-            headers,
-            text,
-        }
+        Resp { status, headers, text }
     }
 
     pub async fn post(&self, path: &str, body: Value, cookie: Option<&str>) -> Resp {
@@ -115,8 +96,7 @@ impl TestApp {
         if let Some(c) = cookie {
             h.push(("cookie", c));
         }
-        self.request("POST", path, Some(&body.to_string()), &h)
-            .await
+        self.request("POST", path, Some(&body.to_string()), &h).await
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
@@ -127,26 +107,16 @@ impl TestApp {
     /// Signs up a fresh user; returns (cookie header, user json).
     pub async fn sign_up(&self, email: &str, password: &str) -> (String, Value) {
         let r = self
-            .post(
-                "/sign-up/email",
-                serde_json::json!({"email": email, "password": password, "name": "T"}),
-                None,
-            )
+            .post("/sign-up/email", serde_json::json!({"email": email, "password": password, "name": "T"}), None)
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         (r.cookie_header(), r.json()["user"].clone())
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        let pool =
-            palisade::store::sql::open_sqlite(&format!("sqlite://{}", self.db_path().display()))
-                .await
-                .unwrap();
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path().display())).await.unwrap();
         let sql = format!("select count(*) from \"{table}\"");
-        let n: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let n: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(&pool).await.unwrap();
         pool.close().await;
         n.0
     }

@@ -31,24 +31,10 @@ async fn concurrent_sign_ups_with_one_email_write_exactly_one_user() {
 async fn delete_user_removes_every_row_of_the_user() {
     let app = spawn_app().await;
     let (cookie, _) = app.sign_up("gone@example.com", "password-123").await;
-    app.post(
-        "/sign-in/email",
-        json!({"email": "gone@example.com", "password": "password-123"}),
-        None,
-    )
-    .await;
+    app.post("/sign-in/email", json!({"email": "gone@example.com", "password": "password-123"}), None).await;
     app.sign_up("stays@example.com", "password-123").await;
-    let r = app
-        .post(
-            "/delete-user",
-            json!({"password": "password-123"}),
-            Some(&cookie),
-        )
-        .await;
-    assert_eq!(
-        r.json(),
-        json!({"success": true, "message": "User deleted"})
-    );
+    let r = app.post("/delete-user", json!({"password": "password-123"}), Some(&cookie)).await;
+    assert_eq!(r.json(), json!({"success": true, "message": "User deleted"}));
     assert_eq!(app.count("user").await, 1);
     assert_eq!(app.count("account").await, 1);
     assert_eq!(app.count("session").await, 1);

@@ -77,18 +77,13 @@ pub async fn send_verification_email(
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     let callback = callback.unwrap_or_else(|| email::default_callback(&state.auth));
     match session::optional(&state, &headers).await? {
-        Some(cur) => {
-            email::send_for_session_user(&state.auth, &cur.user, &address, &callback).await?
-        }
+        Some(cur) => email::send_for_session_user(&state.auth, &cur.user, &address, &callback).await?,
         None => email::send_for_email(&state.auth, &address, &callback).await?,
     }
     Ok(Reply::json(json!({ "status": true })))
 }
 
-pub async fn verify_email(
-    State(state): State<AppState>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Result<Reply> {
+pub async fn verify_email(State(state): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Result<Reply> {
     let mut f = Fields::query(q);
     let token = f.string("token");
     let callback = f.opt_string("callbackURL");
@@ -97,11 +92,9 @@ pub async fn verify_email(
     match (email::verify(&state.auth, &token).await, callback) {
         (Ok(_), Some(cb)) => Ok(Reply::redirect(&cb)),
         (Ok(_), None) => Ok(Reply::json(json!({ "status": true, "user": Json::Null }))),
-        (Err(e), Some(cb)) if e.status < 500 => Ok(Reply::redirect(&with_param(
-            &cb,
-            "error",
-            e.code.unwrap_or("INVALID_TOKEN"),
-        ))),
+        (Err(e), Some(cb)) if e.status < 500 => {
+            Ok(Reply::redirect(&with_param(&cb, "error", e.code.unwrap_or("INVALID_TOKEN"))))
+        }
         (Err(e), _) => Err(e),
     }
 }

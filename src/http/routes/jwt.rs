@@ -8,11 +8,7 @@ use crate::http::reply::Reply;
 use crate::http::session;
 
 fn issuer(state: &AppState) -> Result<&crate::plugins::jwt::JwtIssuer> {
-    state
-        .auth
-        .jwt
-        .as_ref()
-        .ok_or_else(|| ApiError::new(404, "NOT_FOUND", "JWT plugin is disabled"))
+    state.auth.jwt.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", "JWT plugin is disabled"))
 }
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {

@@ -18,34 +18,19 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sign-up/email", post(sign::sign_up))
         .route("/sign-in/email", post(sign::sign_in))
         .route("/sign-out", post(sign::sign_out))
-        .route(
-            "/get-session",
-            get(session::get_session).post(session::post_get_session),
-        )
+        .route("/get-session", get(session::get_session).post(session::post_get_session))
         .route("/list-sessions", get(session::list_sessions))
         .route("/revoke-session", post(session::revoke_session))
         .route("/revoke-sessions", post(session::revoke_sessions))
-        .route(
-            "/revoke-other-sessions",
-            post(session::revoke_other_sessions),
-        )
+        .route("/revoke-other-sessions", post(session::revoke_other_sessions))
         .route("/update-user", post(user::update_user))
         .route("/change-password", post(user::change_password))
         .route("/change-email", post(user::change_email))
         .route("/delete-user", post(user::delete_user))
-        .route(
-            "/request-password-reset",
-            post(email::request_password_reset),
-        )
-        .route(
-            "/reset-password/{token}",
-            get(email::reset_password_callback),
-        )
+        .route("/request-password-reset", post(email::request_password_reset))
+        .route("/reset-password/{token}", get(email::reset_password_callback))
         .route("/reset-password", post(email::reset_password))
-        .route(
-            "/send-verification-email",
-            post(email::send_verification_email),
-        )
+        .route("/send-verification-email", post(email::send_verification_email))
         .route("/verify-email", get(email::verify_email))
         .route("/ok", get(misc::ok))
         .route("/error", get(misc::error_page));
@@ -54,22 +39,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
             .route("/two-factor/enable", post(two_factor::enable))
             .route("/two-factor/get-totp-uri", post(two_factor::get_totp_uri))
             .route("/two-factor/verify-totp", post(two_factor::verify_totp))
-            .route(
-                "/two-factor/verify-backup-code",
-                post(two_factor::verify_backup_code),
-            )
-            .route(
-                "/two-factor/generate-backup-codes",
-                post(two_factor::generate_backup_codes),
-            )
+            .route("/two-factor/verify-backup-code", post(two_factor::verify_backup_code))
+            .route("/two-factor/generate-backup-codes", post(two_factor::generate_backup_codes))
             .route("/two-factor/disable", post(two_factor::disable))
             .route("/two-factor/send-otp", post(two_factor::send_otp))
             .route("/two-factor/verify-otp", post(two_factor::verify_otp));
     }
     if state.auth.jwt.is_some() {
-        r = r
-            .route("/token", get(jwt::token))
-            .route("/jwks", get(jwt::jwks));
+        r = r.route("/token", get(jwt::token)).route("/jwks", get(jwt::jwks));
     }
     r
 }

@@ -29,27 +29,20 @@ pub async fn get_session(
                 && !cur.dont_remember
                 && sessions::refresh_if_due(&state.auth, &mut cur.session).await?
             {
-                cookies = state
-                    .cookies
-                    .session(&state.auth.signer, cur.session.token(), false);
+                cookies = state.cookies.session(&state.auth.signer, cur.session.token(), false);
             }
-            let mut reply = Reply::json(
-                json!({ "session": cur.session.to_json(), "user": cur.user.to_json() }),
-            )
-            .cookies(cookies);
+            let mut reply =
+                Reply::json(json!({ "session": cur.session.to_json(), "user": cur.user.to_json() })).cookies(cookies);
             if let Some(jwt) = &state.auth.jwt {
                 reply = reply.header(
                     "set-auth-jwt".parse().expect("static header name"),
-                    jwt.for_session(&state.auth, &cur.user, cur.session.id())
-                        .await?,
+                    jwt.for_session(&state.auth, &cur.user, cur.session.id()).await?,
                 );
             }
             reply
         }
     };
-    Ok(reply
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::PRAGMA, "no-cache"))
+    Ok(reply.header(header::CACHE_CONTROL, "no-store").header(header::PRAGMA, "no-cache"))
 }
 
 /// POST is only for deferred refresh, which is not enabled (WIRE.md §5).
@@ -61,16 +54,10 @@ pub async fn list_sessions(State(state): State<AppState>, headers: HeaderMap) ->
     let cur = session::require(&state, &headers).await?;
     sessions::require_fresh(&state.auth, &cur.session)?;
     let list = sessions::list_active(&state.auth, cur.user.id()).await?;
-    Ok(Reply::json(Json::Array(
-        list.iter().map(|s| s.to_json()).collect(),
-    )))
+    Ok(Reply::json(Json::Array(list.iter().map(|s| s.to_json()).collect())))
 }
 
-pub async fn revoke_session(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
+pub async fn revoke_session(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     let cur = session::require(&state, &headers).await?;
     let mut f = Fields::body(body)?;
     let token = f.string("token");
@@ -85,10 +72,7 @@ pub async fn revoke_sessions(State(state): State<AppState>, headers: HeaderMap) 
     Ok(Reply::json(json!({ "status": true })).cookies(state.cookies.clear_session()))
 }
 
-pub async fn revoke_other_sessions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Reply> {
+pub async fn revoke_other_sessions(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
     let cur = session::require(&state, &headers).await?;
     sessions::revoke_others(&state.auth, cur.user.id(), cur.session.token()).await?;
     Ok(Reply::json(json!({ "status": true })))

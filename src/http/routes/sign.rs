@@ -25,11 +25,7 @@ fn require_enabled(state: &AppState) -> Result<()> {
     if state.auth.config.email_and_password.enabled {
         Ok(())
     } else {
-        Err(ApiError::new(
-            400,
-            "EMAIL_PASSWORD_DISABLED",
-            "Email and password is not enabled",
-        ))
+        Err(ApiError::new(400, "EMAIL_PASSWORD_DISABLED", "Email and password is not enabled"))
     }
 }
 
@@ -48,13 +44,7 @@ pub async fn sign_up(
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     require_enabled(&state)?;
-    let input = users::SignUp {
-        name,
-        email,
-        password: pw,
-        image,
-        remember_me,
-    };
+    let input = users::SignUp { name, email, password: pw, image, remember_me };
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
     let token = session.as_ref().map(|s| s.token().to_string());
     let body = json!({ "token": token, "user": user.to_json() });
@@ -81,19 +71,11 @@ pub async fn sign_in(
     require_enabled(&state)?;
     let user = password::authenticate(&state.auth, &email, pw).await?;
     // A second factor, when the user has one, comes before the session (WIRE.md §9).
-    let extra_cookies = match two_factor::sign_in_gate(&state, &headers, &user, remember_me).await?
-    {
+    let extra_cookies = match two_factor::sign_in_gate(&state, &headers, &user, remember_me).await? {
         two_factor::Gate::Challenge(reply) => return Ok(reply),
         two_factor::Gate::Proceed(cookies) => cookies,
     };
-    let session = sessions::create(
-        &state.auth,
-        &*state.auth.store,
-        user.id(),
-        !remember_me,
-        &meta,
-    )
-    .await?;
+    let session = sessions::create(&state.auth, &*state.auth.store, user.id(), !remember_me, &meta).await?;
     let mut body = Map::new();
     body.insert("redirect".into(), callback.is_some().into());
     body.insert("token".into(), session.token().into());
@@ -101,12 +83,8 @@ pub async fn sign_in(
         body.insert("url".into(), url.clone().into());
     }
     body.insert("user".into(), user.to_json());
-    let cookies = state
-        .cookies
-        .session(&state.auth.signer, session.token(), !remember_me);
-    let mut reply = Reply::json(Json::Object(body))
-        .cookies(cookies)
-        .cookies(extra_cookies);
+    let cookies = state.cookies.session(&state.auth.signer, session.token(), !remember_me);
+    let mut reply = Reply::json(Json::Object(body)).cookies(cookies).cookies(extra_cookies);
     if let Some(url) = callback {
         reply = reply.header(header::LOCATION, url);
     }

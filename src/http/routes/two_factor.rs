@@ -29,12 +29,7 @@ pub enum Gate {
 
 /// A user with 2FA on gets a challenge instead of a session, unless the request presents a
 /// valid `trust_device` cookie, which is then replaced.
-pub async fn sign_in_gate(
-    state: &AppState,
-    headers: &HeaderMap,
-    user: &User,
-    remember_me: bool,
-) -> Result<Gate> {
+pub async fn sign_in_gate(state: &AppState, headers: &HeaderMap, user: &User, remember_me: bool) -> Result<Gate> {
     let auth = &state.auth;
     if !auth.config.plugins.two_factor.enabled || !user.0.bool("twoFactorEnabled") {
         return Ok(Gate::Proceed(Vec::new()));
@@ -52,39 +47,23 @@ pub async fn sign_in_gate(
     let mut cookies = Vec::new();
     if !remember_me {
         // Read back when the challenge completes, so the session is not persistent.
-        cookies.push(
-            state
-                .cookies
-                .set(DONT_REMEMBER, &auth.signer.sign("true"), None),
-        );
+        cookies.push(state.cookies.set(DONT_REMEMBER, &auth.signer.sign("true"), None));
     }
     cookies.push(state.cookies.clear(SESSION_TOKEN));
     cookies.push(state.cookies.clear(SESSION_DATA));
-    cookies.push(state.cookies.set(
-        TWO_FACTOR_COOKIE,
-        &auth.signer.sign(&id),
-        Some(tf::CHALLENGE_SECONDS),
-    ));
+    cookies.push(state.cookies.set(TWO_FACTOR_COOKIE, &auth.signer.sign(&id), Some(tf::CHALLENGE_SECONDS)));
     let body = json!({ "twoFactorRedirect": true, "twoFactorMethods": ["totp"] });
     Ok(Gate::Challenge(Reply::json(body).cookies(cookies)))
 }
 
 fn trust_cookie(state: &AppState, value: &str) -> String {
-    state.cookies.set(
-        TRUST_DEVICE_COOKIE,
-        &state.auth.signer.sign(value),
-        Some(tf::TRUST_DEVICE_SECONDS),
-    )
+    state.cookies.set(TRUST_DEVICE_COOKIE, &state.auth.signer.sign(value), Some(tf::TRUST_DEVICE_SECONDS))
 }
 
 /// The signed-in user, else the sign-in challenge named by the `two_factor` cookie.
 async fn subject(state: &AppState, headers: &HeaderMap) -> Result<Subject> {
     if let Some(cur) = session::optional(state, headers).await? {
-        return Ok(Subject::Session {
-            session: cur.session,
-            user: cur.user,
-            dont_remember: cur.dont_remember,
-        });
+        return Ok(Subject::Session { session: cur.session, user: cur.user, dont_remember: cur.dont_remember });
     }
     let id = state
         .cookies
@@ -92,11 +71,7 @@ async fn subject(state: &AppState, headers: &HeaderMap) -> Result<Subject> {
         .and_then(|signed| state.auth.signer.verify(&signed).map(str::to_string))
         .ok_or_else(errors::invalid_two_factor_cookie)?;
     let user = tf::challenge_user(&state.auth, &id, now()).await?;
-    Ok(Subject::Challenge {
-        id,
-        user,
-        dont_remember: session::dont_remember(state, headers),
-    })
+    Ok(Subject::Challenge { id, user, dont_remember: session::dont_remember(state, headers) })
 }
 
 /// `{token, user}` plus the cookies the outcome calls for.
@@ -108,11 +83,7 @@ fn verified_reply(state: &AppState, v: Verified) -> Reply {
     body.insert("user".into(), v.user.to_json());
     let mut cookies = Vec::new();
     if let Some(s) = &v.new_session {
-        cookies.extend(
-            state
-                .cookies
-                .session(&state.auth.signer, s.token(), v.dont_remember),
-        );
+        cookies.extend(state.cookies.session(&state.auth.signer, s.token(), v.dont_remember));
     }
     if v.challenge_done {
         cookies.push(state.cookies.clear(TWO_FACTOR_COOKIE));
@@ -123,20 +94,14 @@ fn verified_reply(state: &AppState, v: Verified) -> Reply {
     Reply::json(Json::Object(body)).cookies(cookies)
 }
 
-pub async fn enable(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
+pub async fn enable(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let password = f.string("password");
     let issuer = f.opt_string("issuer");
     let method = f.opt_string("method");
     f.finish()?;
     if method.as_deref().is_some_and(|m| m != "totp") {
-        return Err(ApiError::validation(
-            "[body.method] Invalid input: expected \"totp\"",
-        ));
+        return Err(ApiError::validation("[body.method] Invalid input: expected \"totp\""));
     }
     let cur = session::require(&state, &headers).await?;
     let out = tf::enable(&state.auth, &cur.user, password, issuer).await?;
@@ -147,11 +112,7 @@ pub async fn enable(
     })))
 }
 
-pub async fn get_totp_uri(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
+pub async fn get_totp_uri(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let password = f.string("password");
     f.finish()?;
@@ -187,19 +148,12 @@ pub async fn verify_backup_code(
     let disable_session = f.opt_bool("disableSession").unwrap_or(false);
     f.finish()?;
     let who = subject(&state, &headers).await?;
-    let method = Method::BackupCode {
-        code,
-        disable_session,
-    };
+    let method = Method::BackupCode { code, disable_session };
     let v = tf::verify(&state.auth, who, method, trust, &meta, now()).await?;
     Ok(verified_reply(&state, v))
 }
 
-pub async fn generate_backup_codes(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
+pub async fn generate_backup_codes(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let password = f.string("password");
     f.finish()?;
@@ -218,27 +172,13 @@ pub async fn disable(
     let password = f.string("password");
     f.finish()?;
     let cur = session::require(&state, &headers).await?;
-    let fresh = tf::disable(
-        &state.auth,
-        &cur.user,
-        &cur.session,
-        password,
-        cur.dont_remember,
-        &meta,
-    )
-    .await?;
+    let fresh = tf::disable(&state.auth, &cur.user, &cur.session, password, cur.dont_remember, &meta).await?;
     // Trusted-device rows are gone too; a leftover trust cookie is inert.
-    let cookies = state
-        .cookies
-        .session(&state.auth.signer, fresh.token(), cur.dont_remember);
+    let cookies = state.cookies.session(&state.auth.signer, fresh.token(), cur.dont_remember);
     Ok(Reply::json(json!({ "status": true })).cookies(cookies))
 }
 
-pub async fn send_otp(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
+pub async fn send_otp(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     // `trustDevice` may be sent; it only matters on verify-otp.
     let mut f = Fields::optional_body(body)?;
     let _ = f.opt_bool("trustDevice");

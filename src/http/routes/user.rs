@@ -13,11 +13,7 @@ use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
 
-pub async fn update_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
+pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let name = f.opt_string("name");
     let image = f.nullable_string("image");
@@ -30,16 +26,9 @@ pub async fn update_user(
     if name.is_none() && image.is_none() {
         return Err(ApiError::without_code(400, "No fields to update"));
     }
-    users::update_profile(
-        &state.auth,
-        cur.user.id(),
-        users::ProfileUpdate { name, image },
-    )
-    .await?;
+    users::update_profile(&state.auth, cur.user.id(), users::ProfileUpdate { name, image }).await?;
     // The session cookie is re-sent (same token), as the reference does.
-    let cookies = state
-        .cookies
-        .session(&state.auth.signer, cur.session.token(), cur.dont_remember);
+    let cookies = state.cookies.session(&state.auth.signer, cur.session.token(), cur.dont_remember);
     Ok(Reply::json(json!({ "status": true })).cookies(cookies))
 }
 
@@ -55,31 +44,20 @@ pub async fn change_password(
     let revoke_other_sessions = f.opt_bool("revokeOtherSessions").unwrap_or(false);
     f.finish()?;
     let cur = session::require(&state, &headers).await?;
-    let input = password::ChangePassword {
-        current,
-        new,
-        revoke_other_sessions,
-    };
-    let replaced =
-        password::change(&state.auth, &cur.user, input, &meta, cur.dont_remember).await?;
+    let input = password::ChangePassword { current, new, revoke_other_sessions };
+    let replaced = password::change(&state.auth, &cur.user, input, &meta, cur.dont_remember).await?;
     let user = cur.user.to_json();
     Ok(match replaced {
         None => Reply::json(json!({ "token": null, "user": user })),
         Some(s) => {
-            let cookies = state
-                .cookies
-                .session(&state.auth.signer, s.token(), cur.dont_remember);
+            let cookies = state.cookies.session(&state.auth.signer, s.token(), cur.dont_remember);
             Reply::json(json!({ "token": s.token(), "user": user })).cookies(cookies)
         }
     })
 }
 
 /// Sends a link to the new address; the change happens when it is followed.
-pub async fn change_email(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
+pub async fn change_email(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let new_email = f.email("newEmail");
     let callback = f.opt_string("callbackURL");
@@ -92,11 +70,7 @@ pub async fn change_email(
 }
 
 /// With a password, or without one on a fresh session (WIRE.md §5).
-pub async fn delete_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
+pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     let mut f = Fields::optional_body(body)?;
     let pw = f.opt_string("password");
     let callback = f.opt_string("callbackURL");
@@ -108,12 +82,8 @@ pub async fn delete_user(
     }
     match pw {
         Some(pw) => users::check_password(&state.auth, cur.user.id(), pw).await?,
-        None => sessions::require_fresh(&state.auth, &cur.session)
-            .map_err(|_| codes::session_expired())?,
+        None => sessions::require_fresh(&state.auth, &cur.session).map_err(|_| codes::session_expired())?,
     }
     users::delete(&state.auth, cur.user.id()).await?;
-    Ok(
-        Reply::json(json!({ "success": true, "message": "User deleted" }))
-            .cookies(state.cookies.clear_session()),
-    )
+    Ok(Reply::json(json!({ "success": true, "message": "User deleted" })).cookies(state.cookies.clear_session()))
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Data compatibility both ways: the real Better Auth (../shared/conformance/reference.sh) and
+// Palisade take turns on ONE database (SQLite file, PostgreSQL, MariaDB), with one secret.
+//   node scripts/interop.mjs <palisade binary> <sqlite|postgres|mysql> <database url or file>
+// 1. reference creates the schema and user A (and its JWT key)
+// 2. palisade serves it: A signs in with the reference's password hash, A's reference cookie
+//    is a live session, /token is signed with the reference's key; palisade creates user B
+// 3. reference again: B signs in, B's palisade cookie is a live session
+// Prints "N passed, N failed".
+import { spawn } from "node:child_process";
+import path from "node:path";
+import fs from "node:fs";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const [bin, backend, db] = process.argv.slice(2);
+const shared = path.resolve(here, "../../shared/conformance");
+const SECRET = "interop-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+const ORIGIN = "http://localhost:5173";
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "palisade-interop-"));
+let passed = 0, failed = 0;
+
+function check(name, ok, detail = "") {
+  if (ok) passed++; else failed++;
+  console.log(`${ok ? "ok" : "not ok"} - [${backend}] ${name}${ok ? "" : ` ${detail}`}`);
+}
+
+async function start(kind, port) {
+  const base = `http://127.0.0.1:${port}`;
+  const dbEnv = backend === "sqlite" ? (kind === "ref" ? { DB: db } : { DATABASE_URL: `sqlite://${db}` }) : { DATABASE_URL: db };
+  const env = kind === "ref"
+    ? { ...process.env, PORT: String(port), BETTER_AUTH_SECRET: SECRET, EMAIL_LOG: path.join(tmp, "ref.jsonl"), RATE_LIMIT: "0", ...dbEnv }
+    : { ...process.env, PALISADE_CONFIG: path.resolve(here, "../conformance/default.toml"), BETTER_AUTH_SECRET: SECRET, PALISADE_LISTEN: `127.0.0.1:${port}`, BASE_URL: base, PALISADE_EMAIL_LOG: path.join(tmp, "pal.jsonl"), PALISADE_LOG: "warn", ...dbEnv };
+  const cmd = kind === "ref" ? path.join(shared, "reference.sh") : bin;
+  const args = kind === "ref" ? [] : ["serve"];
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let log = "";
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  const probe = kind === "ref" ? `${base}/health` : `${base}/api/auth/ok`;
+  for (let i = 0; i < 1200; i++) {
+    try { if ((await fetch(probe)).ok) return { base, stop: () => stop(child) }; } catch {}
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  stop(child);
+  throw new Error(`${kind} did not start:\n${log}`);
+}
+
+function stop(child) {
+  try { process.kill(-child.pid, "SIGTERM"); } catch {}
+  return new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
+}
+
+async function call(base, p, { body, cookie } = {}) {
+  const headers = { origin: ORIGIN };
+  if (body) headers["content-type"] = "application/json";
+  if (cookie) headers.cookie = cookie;
+  const res = await fetch(`${base}/api/auth${p}`, { method: body ? "POST" : "GET", headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await res.text();
+  const cookies = res.headers.getSetCookie().map((c) => c.split(";")[0]).filter((c) => !c.endsWith("="));
+  return { status: res.status, json: text ? JSON.parse(text) : undefined, cookie: cookies.join("; ") };
+}
+
+const a = { email: `a-${Date.now()}@interop.example`, password: "interop-pass-a", name: "A" };
+const b = { email: `b-${Date.now()}@interop.example`, password: "interop-pass-b", name: "B" };
+try {
+  let ref = await start("ref", 4510);
+  const upA = await call(ref.base, "/sign-up/email", { body: a });
+  check("reference signs up A", upA.status === 200, JSON.stringify(upA.json));
+  const refJwks = (await call(ref.base, "/jwks")).json;
+  await ref.stop();
+
+  const pal = await start("pal", 4511);
+  const inA = await call(pal.base, "/sign-in/email", { body: { email: a.email, password: a.password } });
+  check("palisade signs A in with the reference's scrypt hash", inA.status === 200 && inA.json.user.id === upA.json.user.id, JSON.stringify(inA.json));
+  const sessA = await call(pal.base, "/get-session", { cookie: upA.cookie });
+  check("A's reference cookie is a live session on palisade", sessA.json?.session?.token === upA.json.token, JSON.stringify(sessA.json));
+  check("user fields read back identically", JSON.stringify(sessA.json?.user) === JSON.stringify(upA.json.user), `${JSON.stringify(sessA.json?.user)} vs ${JSON.stringify(upA.json.user)}`);
+  const tok = await call(pal.base, "/token", { cookie: upA.cookie });
+  const kid = tok.json?.token && JSON.parse(Buffer.from(tok.json.token.split(".")[0], "base64url")).kid;
+  check("palisade signs with the reference's JWT key", kid && refJwks.keys.some((k) => k.kid === kid), `kid ${kid}`);
+  const upB = await call(pal.base, "/sign-up/email", { body: b });
+  check("palisade signs up B", upB.status === 200, JSON.stringify(upB.json));
+  await pal.stop();
+
+  ref = await start("ref", 4512);
+  const inB = await call(ref.base, "/sign-in/email", { body: { email: b.email, password: b.password } });
+  check("reference signs B in with palisade's hash", inB.status === 200 && inB.json.user.id === upB.json.user.id, JSON.stringify(inB.json));
+  const sessB = await call(ref.base, "/get-session", { cookie: upB.cookie });
+  check("B's palisade cookie is a live session on the reference", sessB.json?.session?.token === upB.json.token, JSON.stringify(sessB.json));
+  check("B's fields read back identically on the reference", JSON.stringify(sessB.json?.user) === JSON.stringify(upB.json.user), `${JSON.stringify(sessB.json?.user)} vs ${JSON.stringify(upB.json.user)}`);
+  await ref.stop();
+} catch (e) {
+  failed++;
+  console.log(`not ok - [${backend}] ${e.message}`);
+}
+fs.rmSync(tmp, { recursive: true, force: true });
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,337 @@
+//! The SQL adapter: statements built per dialect with sea-query (proper quoting, every value a
+//! bound parameter), run with sqlx on SQLite, PostgreSQL or MySQL/MariaDB. Values are stored the
+//! way Better Auth stores them on each dialect (WIRE.md §15.2, §15.5): ISO-8601 text and 0/1 on
+//! SQLite; native timestamps and booleans on PostgreSQL and MySQL.
+
+mod exec;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_query::{
+    Alias, Asterisk, Cond, Expr, ExprTrait, Func, LikeExpr, MysqlQueryBuilder, Order, PostgresQueryBuilder, Query,
+    QueryStatementWriter, SimpleExpr, SqliteQueryBuilder, Values,
+};
+
+use exec::{Exec, TxExec};
+pub use exec::{Pool, open};
+
+use super::schema::{Field, Model};
+use super::{
+    Adapter, Connector, FieldType, FindMany, Op, Ops, Record, Schema, StoreError, StoreResult, Transaction, Value,
+    Where, iso,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Dialect {
+    pub fn from_url(url: &str) -> Option<Dialect> {
+        let scheme = url.split(':').next()?;
+        match scheme {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "mysql" | "mariadb" => Some(Dialect::Mysql),
+            _ => None,
+        }
+    }
+
+    fn build(self, stmt: &impl QueryStatementWriter) -> (String, Values) {
+        match self {
+            Dialect::Sqlite => stmt.build(SqliteQueryBuilder),
+            Dialect::Postgres => stmt.build(PostgresQueryBuilder),
+            Dialect::Mysql => stmt.build(MysqlQueryBuilder),
+        }
+    }
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Better Auth's adapter verbs over any [`Exec`].
+struct SqlOps<E> {
+    exec: E,
+    dialect: Dialect,
+    schema: Arc<Schema>,
+}
+
+/// A value as this dialect stores it in a column of `field`'s type (nulls typed, for
+/// PostgreSQL's strict parameter typing).
+fn encode(d: Dialect, field: &Field, v: &Value) -> sea_query::Value {
+    use sea_query::Value as Q;
+    let sqlite = d == Dialect::Sqlite;
+    match v {
+        Value::Null => match field.ty {
+            FieldType::String => Q::String(None),
+            FieldType::Number => Q::BigInt(None),
+            FieldType::Boolean if sqlite => Q::BigInt(None),
+            FieldType::Boolean => Q::Bool(None),
+            FieldType::Date if sqlite => Q::String(None),
+            FieldType::Date => Q::ChronoDateTimeUtc(None),
+        },
+        Value::Bool(b) if sqlite => Q::BigInt(Some(i64::from(*b))),
+        Value::Bool(b) => Q::Bool(Some(*b)),
+        Value::Int(i) => Q::BigInt(Some(*i)),
+        Value::Text(s) => Q::String(Some(s.clone())),
+        Value::Date(dt) if sqlite => Q::String(Some(iso(dt))),
+        Value::Date(dt) => Q::ChronoDateTimeUtc(Some(*dt)),
+    }
+}
+
+fn column(f: &Field) -> Expr {
+    Expr::col(Alias::new(&f.column))
+}
+
+fn like_pattern(op: Op, s: &str) -> String {
+    // `!` escapes: the same meaning on every dialect (MySQL treats a backslash specially).
+    let escaped = s.replace('!', "!!").replace('%', "!%").replace('_', "!_");
+    match op {
+        Op::Contains => format!("%{escaped}%"),
+        Op::StartsWith => format!("{escaped}%"),
+        _ => format!("%{escaped}"),
+    }
+}
+
+fn term(d: Dialect, model: &Model, w: &Where) -> StoreResult<SimpleExpr> {
+    let f = model.field(&w.field)?;
+    let fold = w.insensitive && f.ty == FieldType::String;
+    let lhs: SimpleExpr = if fold { Func::lower(column(f)).into() } else { column(f) };
+    let val = |v: &Value| -> SimpleExpr {
+        let e: SimpleExpr = Expr::val(encode(d, f, v));
+        if fold { Func::lower(e).into() } else { e }
+    };
+    if w.value == Value::Null && matches!(w.op, Op::Eq | Op::Ne) {
+        return Ok(if w.op == Op::Eq { lhs.is_null() } else { lhs.is_not_null() });
+    }
+    Ok(match w.op {
+        Op::Eq => lhs.eq(val(&w.value)),
+        Op::Ne => lhs.ne(val(&w.value)),
+        Op::Lt => lhs.lt(val(&w.value)),
+        Op::Lte => lhs.lte(val(&w.value)),
+        Op::Gt => lhs.gt(val(&w.value)),
+        Op::Gte => lhs.gte(val(&w.value)),
+        Op::In => lhs.is_in(w.values.iter().map(val)),
+        Op::NotIn => lhs.is_not_in(w.values.iter().map(val)),
+        Op::Contains | Op::StartsWith | Op::EndsWith => {
+            let text = w.value.as_str().unwrap_or_default();
+            let text = if fold { text.to_lowercase() } else { text.to_string() };
+            lhs.like(LikeExpr::new(like_pattern(w.op, &text)).escape('!'))
+        }
+    })
+}
+
+/// AND terms and OR terms are grouped as Better Auth does: `(and…) AND (or…)`.
+fn condition(d: Dialect, model: &Model, filter: &[Where]) -> StoreResult<Cond> {
+    let mut all = Cond::all();
+    let mut any = Cond::any();
+    let mut has_or = false;
+    for w in filter {
+        let t = term(d, model, w)?;
+        match w.connector {
+            Connector::And => all = all.add(t),
+            Connector::Or => {
+                has_or = true;
+                any = any.add(t)
+            }
+        }
+    }
+    Ok(if has_or { all.add(any) } else { all })
+}
+
+impl<E: Exec> SqlOps<E> {
+    fn model(&self, name: &str) -> StoreResult<&Model> {
+        self.schema.model(name)
+    }
+
+    async fn select(&self, model: &Model, filter: &[Where], opts: &FindMany) -> StoreResult<Vec<Record>> {
+        let d = self.dialect;
+        let mut q = Query::select();
+        q.from(Alias::new(&model.table))
+            .columns(model.fields.iter().map(|f| Alias::new(&f.column)))
+            .cond_where(condition(d, model, filter)?);
+        if let Some((field, desc)) = &opts.sort_by {
+            let f = model.field(field)?;
+            q.order_by(Alias::new(&f.column), if *desc { Order::Desc } else { Order::Asc });
+        }
+        if let Some(l) = opts.limit {
+            q.limit(l);
+        }
+        if let Some(o) = opts.offset {
+            if opts.limit.is_none() {
+                q.limit(i64::MAX as u64);
+            }
+            q.offset(o);
+        }
+        let (sql, values) = d.build(&q);
+        self.exec.fetch(sql, values, &model.fields).await
+    }
+}
+
+#[async_trait]
+impl<E: Exec> Ops for SqlOps<E> {
+    async fn create(&self, model: &str, data: Record) -> StoreResult<Record> {
+        let d = self.dialect;
+        let model = self.model(model)?;
+        let mut cols = Vec::new();
+        let mut vals: Vec<SimpleExpr> = Vec::new();
+        for (name, v) in &data.0 {
+            let f = model.field(name)?;
+            cols.push(Alias::new(&f.column));
+            vals.push(Expr::val(encode(d, f, v)));
+        }
+        let mut q = Query::insert();
+        q.into_table(Alias::new(&model.table)).columns(cols).values(vals).map_err(db_err)?;
+        let (sql, values) = d.build(&q);
+        self.exec.exec(sql, values).await?;
+        // Every field of the model, in schema order, missing ones as null.
+        let mut out = Record(Vec::with_capacity(model.fields.len()));
+        for f in &model.fields {
+            out.0.push((f.name.clone(), data.get(&f.name).cloned().unwrap_or(Value::Null)));
+        }
+        Ok(out)
+    }
+
+    async fn find_one(&self, model: &str, filter: &[Where]) -> StoreResult<Option<Record>> {
+        let model = self.model(model)?;
+        let opts = FindMany { limit: Some(1), ..Default::default() };
+        Ok(self.select(model, filter, &opts).await?.into_iter().next())
+    }
+
+    async fn find_many(&self, model: &str, filter: &[Where], opts: FindMany) -> StoreResult<Vec<Record>> {
+        let model = self.model(model)?;
+        self.select(model, filter, &opts).await
+    }
+
+    async fn count(&self, model: &str, filter: &[Where]) -> StoreResult<u64> {
+        let d = self.dialect;
+        let model = self.model(model)?;
+        let mut q = Query::select();
+        q.expr(Func::count(Expr::col(Asterisk)))
+            .from(Alias::new(&model.table))
+            .cond_where(condition(d, model, filter)?);
+        let (sql, values) = d.build(&q);
+        let n = self.exec.count(sql, values).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn update(&self, model: &str, filter: &[Where], data: Record) -> StoreResult<Option<Record>> {
+        let Some(mut found) = self.find_one(model, filter).await? else {
+            return Ok(None);
+        };
+        let id = found.get("id").cloned().unwrap_or(Value::Null);
+        self.update_many(model, &[Where::eq("id", id)], data.clone()).await?;
+        for (k, v) in data.0 {
+            found.set(&k, v);
+        }
+        Ok(Some(found))
+    }
+
+    async fn update_many(&self, model: &str, filter: &[Where], data: Record) -> StoreResult<u64> {
+        let d = self.dialect;
+        let model = self.model(model)?;
+        let mut sets = Vec::new();
+        for (name, v) in &data.0 {
+            let f = model.field(name)?;
+            sets.push((Alias::new(&f.column), Expr::val(encode(d, f, v))));
+        }
+        if sets.is_empty() {
+            return Ok(0);
+        }
+        let mut q = Query::update();
+        q.table(Alias::new(&model.table)).values(sets).cond_where(condition(d, model, filter)?);
+        let (sql, values) = d.build(&q);
+        self.exec.exec(sql, values).await
+    }
+
+    async fn delete(&self, model: &str, filter: &[Where]) -> StoreResult<()> {
+        self.delete_many(model, filter).await.map(|_| ())
+    }
+
+    async fn delete_many(&self, model: &str, filter: &[Where]) -> StoreResult<u64> {
+        let d = self.dialect;
+        let model = self.model(model)?;
+        let mut q = Query::delete();
+        q.from_table(Alias::new(&model.table)).cond_where(condition(d, model, filter)?);
+        let (sql, values) = d.build(&q);
+        self.exec.exec(sql, values).await
+    }
+}
+
+/// The SQL-backed store on any of the three dialects.
+pub struct SqlStore {
+    pool: Pool,
+    ops: SqlOps<Pool>,
+}
+
+impl SqlStore {
+    pub fn new(pool: Pool, schema: Arc<Schema>) -> Self {
+        let dialect = pool.dialect();
+        Self { pool: pool.clone(), ops: SqlOps { exec: pool, dialect, schema } }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+macro_rules! delegate_ops {
+    ($ty:ty, $inner:ident) => {
+        #[async_trait]
+        impl Ops for $ty {
+            async fn create(&self, m: &str, d: Record) -> StoreResult<Record> {
+                self.$inner.create(m, d).await
+            }
+            async fn find_one(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
+                self.$inner.find_one(m, w).await
+            }
+            async fn find_many(&self, m: &str, w: &[Where], o: FindMany) -> StoreResult<Vec<Record>> {
+                self.$inner.find_many(m, w, o).await
+            }
+            async fn count(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
+                self.$inner.count(m, w).await
+            }
+            async fn update(&self, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
+                self.$inner.update(m, w, d).await
+            }
+            async fn update_many(&self, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
+                self.$inner.update_many(m, w, d).await
+            }
+            async fn delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
+                self.$inner.delete(m, w).await
+            }
+            async fn delete_many(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
+                self.$inner.delete_many(m, w).await
+            }
+        }
+    };
+}
+
+delegate_ops!(SqlStore, ops);
+
+#[async_trait]
+impl Adapter for SqlStore {
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        let exec = self.pool.begin().await?;
+        Ok(Box::new(SqlTransaction {
+            ops: SqlOps { exec, dialect: self.ops.dialect, schema: self.ops.schema.clone() },
+        }))
+    }
+}
+
+struct SqlTransaction {
+    ops: SqlOps<TxExec>,
+}
+
+delegate_ops!(SqlTransaction, ops);
+
+#[async_trait]
+impl Transaction for SqlTransaction {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.ops.exec.commit().await
+    }
+}
