@@ -9,6 +9,7 @@
 #   BENCH_SECONDS [10]  BENCH_WARMUP [2]  BENCH_THREADS [2]  BENCH_CONNECTIONS [32]  BENCH_TIMEOUT [10s]
 #   BENCH_SCENARIOS ["get-session-cookie get-session-bearer sign-in sign-up"]
 #   BENCH_REF_PORT [4300]  BENCH_PAL_PORT [4301]  BENCH_NODE_ENV [production]
+#   BENCH_PAL_DATABASE [sqlite] | postgres | mysql   BENCH_PAL_REDIS [0] (1: Redis as secondary storage)
 #   BENCH_NO_BUILD=1     use the existing target/release binaries (no cargo build)
 #   BENCH_BUILD_TRIES [10]  attempts of `cargo build --release`, 60 s apart (src/ may be mid-edit)
 #   BENCH_KEEP_TMP=1     keep the temporary folder (databases, server logs)
@@ -168,8 +169,19 @@ if ! health_wait reference "$ref_pid" "http://127.0.0.1:$REF_PORT/health" "$tmp/
 fi
 
 echo "starting palisade…" >&2
+# Palisade's storage: the embedded SQLite file by default; BENCH_PAL_DATABASE=postgres|mysql puts it
+# on a fresh database of the local server, BENCH_PAL_REDIS=1 adds Redis as secondary storage.
+pal_db="sqlite://$tmp/pal.db"
+case "${BENCH_PAL_DATABASE:-sqlite}" in
+  postgres) n="palisade_bench_$$"; psql "postgres://postgres@127.0.0.1:5432/test" -qc "drop database if exists $n" -c "create database $n"
+            pal_db="postgres://postgres@127.0.0.1:5432/$n" ;;
+  mysql)    n="palisade_bench_$$"; mariadb -h 127.0.0.1 -uroot -e "drop database if exists $n; create database $n"
+            pal_db="mysql://root@127.0.0.1:3306/$n" ;;
+esac
+pal_redis=""; [ "${BENCH_PAL_REDIS:-0}" = 1 ] && pal_redis="redis://127.0.0.1:6379"
+[[ $pal_db == sqlite:* ]] || DATABASE_URL="$pal_db" PALISADE_CONFIG="$repo/conformance/default.toml" "$tmp/palisade" migrate >/dev/null
 ( cd "$tmp" && exec setsid env PALISADE_CONFIG="$repo/conformance/default.toml" PALISADE_LISTEN="127.0.0.1:$PAL_PORT" \
-    BASE_URL="http://127.0.0.1:$PAL_PORT" DATABASE_URL="sqlite://$tmp/pal.db" PALISADE_EMAIL_LOG="$tmp/pal-mail.jsonl" \
+    BASE_URL="http://127.0.0.1:$PAL_PORT" DATABASE_URL="$pal_db" ${pal_redis:+REDIS_URL="$pal_redis"} PALISADE_EMAIL_LOG="$tmp/pal-mail.jsonl" \
     BETTER_AUTH_SECRET="$SECRET" PALISADE_ENV=production PALISADE_RATE_LIMIT__ENABLED=false PALISADE_LOG=warn \
     "$tmp/palisade" serve ) >"$tmp/pal.log" 2>&1 </dev/null &
 pal_pid=$!
@@ -308,7 +320,7 @@ say "Palisade benchmark  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 say "commit $(git -C "$repo" rev-parse --short HEAD)$([ "$dirty" -gt 0 ] && echo " + $dirty modified files")  $(nproc) cores  loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 say "wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS --timeout $BENCH_TIMEOUT, ${BENCH_WARMUP}s warm-up + ${BENCH_SECONDS}s per scenario and server, one server loaded at a time; wrk runs on the same cores"
 say "reference: better-auth $(node -p 'require(process.argv[1]).version' "${CONFORMANCE_WORKDIR:-${TMPDIR:-/tmp}/palisade-conformance}/node_modules/better-auth/package.json" 2>/dev/null || echo '?') on node $(node --version), NODE_ENV=$ref_node_env, RATE_LIMIT=0"
-say "palisade:  $("$tmp/palisade" --version 2>/dev/null || echo '?') (release), PALISADE_ENV=production, rate limit off"
+say "palisade:  $("$tmp/palisade" --version 2>/dev/null || echo '?') (release), PALISADE_ENV=production, rate limit off, database ${pal_db%%:*}${pal_redis:+ + redis secondary storage}"
 say "req/s counts correct answers only (200 and the expected body); errors = wrong answers + socket errors/timeouts;"
 say "latency percentiles from wrk (completed requests); server CPU = server process CPU time / wall time (200% = both cores);"
 say "bg CPU = whole-machine CPU in the second before the run, both servers idle (other processes; should be near 0%)"

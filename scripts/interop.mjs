@@ -12,6 +12,7 @@ import path from "node:path";
 import fs from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
+import net from "node:net";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const [bin, backend, db] = process.argv.slice(2);
@@ -26,7 +27,18 @@ function check(name, ok, detail = "") {
   console.log(`${ok ? "ok" : "not ok"} - [${backend}] ${name}${ok ? "" : ` ${detail}`}`);
 }
 
-async function start(kind, port) {
+/** A port nobody listens on now (so concurrent runs do not meet). */
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function start(kind) {
+  const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const dbEnv = backend === "sqlite" ? (kind === "ref" ? { DB: db } : { DATABASE_URL: `sqlite://${db}` }) : { DATABASE_URL: db };
   const env = kind === "ref"
@@ -66,13 +78,13 @@ async function call(base, p, { body, cookie } = {}) {
 const a = { email: `a-${Date.now()}@interop.example`, password: "interop-pass-a", name: "A" };
 const b = { email: `b-${Date.now()}@interop.example`, password: "interop-pass-b", name: "B" };
 try {
-  let ref = await start("ref", 4510);
+  let ref = await start("ref");
   const upA = await call(ref.base, "/sign-up/email", { body: a });
   check("reference signs up A", upA.status === 200, JSON.stringify(upA.json));
   const refJwks = (await call(ref.base, "/jwks")).json;
   await ref.stop();
 
-  const pal = await start("pal", 4511);
+  const pal = await start("pal");
   const inA = await call(pal.base, "/sign-in/email", { body: { email: a.email, password: a.password } });
   check("palisade signs A in with the reference's scrypt hash", inA.status === 200 && inA.json.user.id === upA.json.user.id, JSON.stringify(inA.json));
   const sessA = await call(pal.base, "/get-session", { cookie: upA.cookie });
@@ -85,7 +97,7 @@ try {
   check("palisade signs up B", upB.status === 200, JSON.stringify(upB.json));
   await pal.stop();
 
-  ref = await start("ref", 4512);
+  ref = await start("ref");
   const inB = await call(ref.base, "/sign-in/email", { body: { email: b.email, password: b.password } });
   check("reference signs B in with palisade's hash", inB.status === 200 && inB.json.user.id === upB.json.user.id, JSON.stringify(inB.json));
   const sessB = await call(ref.base, "/get-session", { cookie: upB.cookie });

@@ -108,8 +108,30 @@ for backend in postgres mysql; do
   grep -qE '^[0-9]+ passed, 0 failed' "$work/$backend.out" || { status=1; grep -E '^\s*not ok' "$work/$backend.out" || true; }
 done
 
+# Better Auth and Palisade taking turns on one database, each backend.
+for backend in sqlite postgres mysql; do
+  step "interop with the reference server on $backend"
+  name="palisade_conf_$(date +%s)_$RANDOM"
+  case $backend in
+    sqlite) url="$work/interop.db" ;;
+    postgres) psql "$PG/test" -qc "create database $name"; url="$PG/$name" ;;
+    mysql) mariadb -h 127.0.0.1 -uroot -e "create database $name"; url="$MY/$name" ;;
+  esac
+  node "$root/scripts/interop.mjs" "$bin" "$backend" "$url" | tee "$work/interop-$backend.out" | grep -E '^not ok|passed, ' || true
+  grep -qE '^[0-9]+ passed, 0 failed' "$work/interop-$backend.out" || status=1
+done
+
+step "conformance with Redis as secondary storage (SQLite)"
+REDIS_URL=redis://127.0.0.1:6379 start_server redis default.toml
+EMAIL_LOG="$dir/emails.jsonl" SQLITE_DB="$dir/palisade.db" BETTER_AUTH_SECRET="$secret" \
+  "$conformance/run.sh" "http://127.0.0.1:$port" "${files[@]}" | tee "$work/redis.out" | grep -E 'passed, ' || true
+grep -qE '^[0-9]+ passed, 0 failed' "$work/redis.out" || { status=1; grep -E '^\s*not ok' "$work/redis.out" || true; }
+
 step "summary"
-for run in default rate postgres mysql; do
+for run in interop-sqlite interop-postgres interop-mysql; do
+  echo "$run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
+done
+for run in default rate postgres mysql redis; do
   echo "conformance $run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
 done
 exit $status

@@ -13,7 +13,9 @@ use crate::http::{AppState, router};
 use crate::mail::Mailer;
 use crate::plugins::jwt::JwtIssuer;
 use crate::store::cache::CachedStore;
+use crate::store::mirror::{Mirror, MirroredStore};
 use crate::store::schema::Plugins;
+use crate::store::secondary;
 use crate::store::sql::{self, SqlStore};
 use crate::store::{Schema, Store, migrate};
 
@@ -56,13 +58,11 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 pub fn schema_for(cfg: &Config) -> Schema {
-    Schema::better_auth(Plugins { jwt: cfg.plugins.jwt.enabled, two_factor: cfg.plugins.two_factor.enabled })
+    let plugins = Plugins { jwt: cfg.plugins.jwt.enabled, two_factor: cfg.plugins.two_factor.enabled };
+    Schema::configured(plugins, &cfg.schema)
 }
 
 fn check_supported(cfg: &Config) -> Result<String, String> {
-    if cfg.secondary_storage.url.is_some() {
-        return Err("secondary storage (REDIS_URL / [secondary_storage] url) is not supported yet".into());
-    }
     Ok(cfg.database_url())
 }
 
@@ -125,10 +125,32 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
         )
     });
     let mailer = Mailer::from_config(&cfg)?;
-    let store: Store = Arc::new(store);
+    let (store, mirror) = layer_store(&cfg, Arc::new(store), &schema).await?;
+    Ok(Arc::new(Auth {
+        base_url,
+        store,
+        schema,
+        signer: Signer::new(&secret),
+        origins,
+        mailer,
+        jwt,
+        mirror,
+        config: cfg,
+    }))
+}
+
+/// Decorates the database: sessions mirrored into secondary storage when configured (shared
+/// by every node), else a short-lived local cache (one node's memory).
+async fn layer_store(cfg: &Config, db: Store, schema: &Arc<Schema>) -> Result<(Store, Option<Mirror>), String> {
+    if let Some(url) = &cfg.secondary_storage.url {
+        let kv = secondary::open(url).await.map_err(|e| format!("secondary storage: {e}"))?;
+        let mirror = Mirror::new(kv, schema.clone());
+        // No local cache here: another node's revocation must be seen at once.
+        return Ok((Arc::new(MirroredStore::new(db, mirror.clone())), Some(mirror)));
+    }
     let ttl = cfg.session.local_cache_ttl;
-    let store: Store = if ttl > 0 { Arc::new(CachedStore::new(store, Duration::from_secs(ttl))) } else { store };
-    Ok(Arc::new(Auth { base_url, store, schema, signer: Signer::new(&secret), origins, mailer, jwt, config: cfg }))
+    let store: Store = if ttl > 0 { Arc::new(CachedStore::new(db, Duration::from_secs(ttl))) } else { db };
+    Ok((store, None))
 }
 
 /// Serves until SIGINT/SIGTERM. `ready` receives the bound address (tests bind port 0).

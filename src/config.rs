@@ -33,6 +33,9 @@ pub struct Config {
     pub advanced: AdvancedConfig,
     pub email: EmailConfig,
     pub plugins: PluginsConfig,
+    /// Table and column names, additional fields, id strategy (`src/store/schema_config.rs`).
+    #[serde(default)]
+    pub schema: crate::store::schema_config::SchemaConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +55,7 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecondaryStorageConfig {
-    /// `redis://…` (`REDIS_URL`). Not supported yet: refused at start-up rather than ignored.
+    /// `redis://…` (`REDIS_URL`), or `memory://` for one process.
     pub url: Option<String>,
 }
 
@@ -99,8 +102,18 @@ pub struct UserConfig {
 pub struct RateLimitConfig {
     /// Default: on in production, off in development (Better Auth's rule, WIRE.md §11).
     pub enabled: Option<bool>,
+    /// `memory` (this process) or `secondary-storage` (shared by every node).
+    pub storage: RateLimitStorage,
     pub window: u64,
     pub max: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RateLimitStorage {
+    #[default]
+    Memory,
+    SecondaryStorage,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +194,7 @@ impl Default for Config {
             advanced: AdvancedConfig::default(),
             email: EmailConfig::default(),
             plugins: PluginsConfig::default(),
+            schema: Default::default(),
         }
     }
 }
@@ -218,7 +232,7 @@ impl Default for UserConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { enabled: None, window: 10, max: 100 }
+        Self { enabled: None, storage: RateLimitStorage::Memory, window: 10, max: 100 }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Auth {
     pub origins: TrustedOrigins,
     pub mailer: Mailer,
     pub jwt: Option<JwtIssuer>,
+    /// Sessions in secondary storage (Redis), when configured.
+    pub mirror: Option<crate::store::mirror::Mirror>,
 }
 
 impl Auth {

@@ -84,7 +84,6 @@ pub async fn request_reset(auth: &Auth, email: &str, redirect_to: Option<&str>) 
     let at = now();
     let ttl = auth.config.email_and_password.reset_password_token_expires_in;
     let row = Record::new()
-        .with("id", random_id(32))
         .with("identifier", reset_identifier(&token))
         .with("value", user.id())
         .with("expiresAt", at + Duration::seconds(ttl))

@@ -21,8 +21,8 @@ pub async fn create(
 ) -> Result<Session> {
     let at = now();
     let ttl = if dont_remember { DONT_REMEMBER_SECONDS } else { auth.config.session.expires_in };
+    // The id comes from the adapter (the configured strategy).
     let rec = Record::new()
-        .with("id", random_id(32))
         .with("expiresAt", at + Duration::seconds(ttl))
         .with("token", random_id(32))
         .with("createdAt", at)
@@ -40,8 +40,15 @@ pub enum Lookup {
     Gone,
 }
 
-/// Finds the live session for `token` with its user; an expired row is deleted.
+/// Finds the live session for `token` with its user; an expired row is deleted. With
+/// secondary storage, a live session is answered from there without the database.
 pub async fn lookup(auth: &Auth, token: &str) -> Result<Lookup> {
+    if let Some(mirror) = &auth.mirror
+        && let Some((session, user)) = mirror.get(token).await?
+        && session.date("expiresAt").is_some_and(|e| e > Utc::now())
+    {
+        return Ok(Lookup::Active(Session(session), User(user)));
+    }
     let Some(rec) = auth.store.find_one("session", &[Where::eq("token", token)]).await? else {
         return Ok(Lookup::Gone);
     };
@@ -50,10 +57,24 @@ pub async fn lookup(auth: &Auth, token: &str) -> Result<Lookup> {
         auth.store.delete("session", &[Where::eq("id", session.id())]).await?;
         return Ok(Lookup::Gone);
     }
-    match auth.store.find_one("user", &[Where::eq("id", session.user_id())]).await? {
-        Some(user) => Ok(Lookup::Active(session, User(user))),
-        None => Ok(Lookup::Gone),
+    let Some(user) = auth.store.find_one("user", &[Where::eq("id", session.user_id())]).await? else {
+        return Ok(Lookup::Gone);
+    };
+    if let Some(mirror) = &auth.mirror {
+        publish(auth, mirror, &session, &user).await?;
     }
+    Ok(Lookup::Active(session, User(user)))
+}
+
+/// Publishes a session read from the database, then checks it still exists: a revocation
+/// that raced with this read has either already deleted the row (we withdraw the entry) or
+/// will remove the entry itself after its write.
+async fn publish(auth: &Auth, mirror: &crate::store::mirror::Mirror, session: &Session, user: &Record) -> Result<()> {
+    mirror.put(&session.0, user).await?;
+    if auth.store.find_one("session", &[Where::eq("id", session.id())]).await?.is_none() {
+        mirror.withdraw(&session.0).await?;
+    }
+    Ok(())
 }
 
 /// Slides the expiry forward when the session is older than `updateAge`; returns whether

@@ -1,7 +1,7 @@
 //! Users and their credential accounts: sign-up, profile updates, deletion.
 
 use super::{Auth, RequestMeta, Session, User, sessions};
-use crate::crypto::{password, random_id};
+use crate::crypto::password;
 use crate::error::{ApiError, Result, codes};
 use crate::store::{Ops, Record, StoreError, Value, Where, now};
 
@@ -11,6 +11,9 @@ pub struct SignUp {
     pub password: String,
     pub image: Option<String>,
     pub remember_me: bool,
+    /// Additional fields the client set (validated, `input` not false); the adapter fills in
+    /// the defaults of the others.
+    pub additional: Record,
 }
 
 /// Emails are stored and compared lower-case (WIRE.md §15.2).
@@ -49,8 +52,8 @@ pub async fn sign_up(auth: &Auth, input: SignUp, meta: &RequestMeta) -> Result<(
     }
     let hash = password::hash(input.password).await?;
     let at = now();
+    // The id comes from the adapter (the configured strategy).
     let mut user = Record::new()
-        .with("id", random_id(32))
         .with("name", input.name)
         .with("email", email)
         .with("emailVerified", false)
@@ -60,6 +63,7 @@ pub async fn sign_up(auth: &Auth, input: SignUp, meta: &RequestMeta) -> Result<(
     if auth.schema.model("user").is_ok_and(|m| m.field("twoFactorEnabled").is_ok()) {
         user.set("twoFactorEnabled", false);
     }
+    user.0.extend(input.additional.0);
     let tx = auth.store.begin().await?;
     let user = match tx.create("user", user).await {
         Err(StoreError::Unique(_)) => return Err(codes::user_already_exists()),
@@ -79,7 +83,6 @@ pub async fn sign_up(auth: &Auth, input: SignUp, meta: &RequestMeta) -> Result<(
 pub async fn create_credential_account(ops: &dyn Ops, user_id: &str, hash: &str) -> Result<Record> {
     let at = now();
     let account = Record::new()
-        .with("id", random_id(32))
         .with("accountId", user_id)
         .with("providerId", "credential")
         .with("userId", user_id)
@@ -121,6 +124,8 @@ pub struct ProfileUpdate {
     pub name: Option<String>,
     /// `Some(None)` clears the image.
     pub image: Option<Option<String>>,
+    /// Additional fields the client set (validated, `input` not false).
+    pub additional: Record,
 }
 
 pub async fn update_profile(auth: &Auth, user_id: &str, update: ProfileUpdate) -> Result<User> {
@@ -131,6 +136,7 @@ pub async fn update_profile(auth: &Auth, user_id: &str, update: ProfileUpdate) -
     if let Some(image) = update.image {
         data.set("image", Value::from(image));
     }
+    data.0.extend(update.additional.0);
     data.set("updatedAt", now());
     let updated = auth.store.update("user", &[Where::eq("id", user_id)], data).await?;
     updated.map(User).ok_or_else(codes::user_not_found)

@@ -3,9 +3,8 @@
 //! Hashing runs on the blocking pool so it never stalls the async workers.
 
 use rand::RngCore;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, mpsc};
 
-use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use super::{ct_eq, scrypt::scrypt};
@@ -40,16 +39,42 @@ pub fn verify_blocking(stored: &str, password: &str) -> bool {
     ct_eq(&derive(password, salt), &key.to_ascii_lowercase())
 }
 
-/// At most one hash per core at a time: each needs 32 MiB, and more in flight would only
-/// queue inside the OS scheduler while holding that memory.
-fn permits() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+type Job = Box<dyn FnOnce() + Send>;
+
+/// One hashing thread per core, fed from one queue: each hash needs 32 MiB (kept per thread
+/// by the scrypt module), so memory stays at cores × 32 MiB however many sign-ins wait, and
+/// more hashes in flight than cores would only slow each other down.
+fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
+    static POOL: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        for i in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("palisade-hash-{i}")).spawn(move || {
+                loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => break,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Mutex::new(tx)
+    })
 }
 
 async fn run<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    let _permit = permits().acquire().await.map_err(|e| ApiError::internal(what, e))?;
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(what, e))
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    pool().lock().unwrap_or_else(|p| p.into_inner()).send(job).map_err(|e| ApiError::internal(what, e))?;
+    rx.await.map_err(|e| ApiError::internal(what, e))
 }
 
 pub async fn hash(password: String) -> Result<String, ApiError> {

@@ -172,8 +172,10 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     }
     if let Some(limiter) = &state.limiter {
         let key = ip.map_or_else(|| "no-ip".to_string(), |ip| ip.to_string());
-        if let Err(wait) = limiter.check(&key, &path) {
-            return too_many(wait);
+        match limiter.check(&key, &path).await {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => return too_many(wait),
+            Err(e) => return crate::error::ApiError::from(e).into_response(),
         }
     }
     if req.method() != Method::GET

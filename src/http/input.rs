@@ -7,6 +7,8 @@ use axum::http::header;
 use serde_json::{Map, Value as Json};
 
 use crate::error::{ApiError, codes};
+use crate::store::schema::{Field, FieldType, Model, value_from_json};
+use crate::store::{Record, Value};
 
 /// A parsed request body: `None` when the request had none.
 pub struct Body(pub Option<Map<String, Json>>);
@@ -64,6 +66,18 @@ fn type_name(v: Option<&Json>) -> &'static str {
         Some(Json::String(_)) => "string",
         Some(Json::Array(_)) => "array",
         Some(Json::Object(_)) => "object",
+    }
+}
+
+/// zod's name for what a field of type `ty` expects.
+fn type_label(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::String => "string",
+        FieldType::Number => "number",
+        FieldType::Boolean => "boolean",
+        FieldType::Date => "date",
+        FieldType::Json => "json",
+        FieldType::StringArray | FieldType::NumberArray => "array",
     }
 }
 
@@ -160,6 +174,47 @@ impl Fields {
             self.issue(key, "Invalid email address".into());
         }
         s
+    }
+
+    /// The additional fields of `model` a client may set (`input` not false), type-checked;
+    /// the others are ignored like any unknown key (WIRE.md §1). On `create`, a required field
+    /// without a default must be present.
+    pub fn additional(&mut self, model: &Model, create: bool) -> Record {
+        let mut out = Record::new();
+        for f in model.fields.iter().filter(|f| f.client_settable()) {
+            if let Some(v) = self.additional_value(f, create) {
+                out.set(&f.name, v);
+            }
+        }
+        out
+    }
+
+    fn additional_value(&mut self, f: &Field, create: bool) -> Option<Value> {
+        let expected = type_label(f.ty);
+        let v = match self.map.get(&f.name) {
+            None if create && f.required && f.default.is_none() => {
+                self.expected(&f.name, expected);
+                return None;
+            }
+            None => return None,
+            Some(Json::Null) if f.required => {
+                self.expected(&f.name, expected);
+                return None;
+            }
+            Some(Json::Null) => return Some(Value::Null),
+            Some(v) => v,
+        };
+        match value_from_json(f.ty, v) {
+            Ok(value) => Some(value),
+            Err(m) => {
+                let (key, got) = match m.index {
+                    Some(i) => (format!("{}.{i}", f.name), type_name(v.get(i))),
+                    None => (f.name.clone(), type_name(Some(v))),
+                };
+                self.issue(&key, format!("Invalid input: expected {}, received {got}", m.expected));
+                None
+            }
+        }
     }
 
     /// Ends validation: every issue, joined with `; `.

@@ -18,6 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 
 use crate::auth::Auth;
+use crate::config::RateLimitStorage;
 use cookies::Cookies;
 use guard::IpRange;
 use rate_limit::RateLimiter;
@@ -35,8 +36,18 @@ impl AppState {
         let cfg = &auth.config;
         let secure = cfg.advanced.use_secure_cookies || auth.base_url.starts_with("https://");
         let cookies = Cookies::new(&cfg.advanced.cookie_prefix, secure, cfg.session.expires_in);
-        let limiter =
-            cfg.rate_limit_enabled().then(|| Arc::new(RateLimiter::new(cfg.rate_limit.window, cfg.rate_limit.max)));
+        let limiter = if cfg.rate_limit_enabled() {
+            let (window, max) = (cfg.rate_limit.window, cfg.rate_limit.max);
+            Some(Arc::new(match (cfg.rate_limit.storage, &auth.mirror) {
+                (RateLimitStorage::Memory, _) => RateLimiter::new(window, max),
+                (RateLimitStorage::SecondaryStorage, Some(m)) => RateLimiter::shared(window, max, m.storage()),
+                (RateLimitStorage::SecondaryStorage, None) => {
+                    return Err("rate_limit.storage = \"secondary-storage\" needs [secondary_storage] url".into());
+                }
+            }))
+        } else {
+            None
+        };
         let proxies = cfg
             .advanced
             .trusted_proxies

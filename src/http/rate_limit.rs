@@ -2,13 +2,18 @@
 //! has passed since the last counted request; stricter rules for credential endpoints.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::store::StoreResult;
+use crate::store::secondary::SecondaryStorage;
 
 pub struct RateLimiter {
     window: Duration,
     max: u64,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Counters shared by every node (secondary storage), instead of this process's memory.
+    shared: Option<Arc<dyn SecondaryStorage>>,
 }
 
 struct Bucket {
@@ -34,15 +39,34 @@ const PRUNE_ABOVE: usize = 50_000;
 
 impl RateLimiter {
     pub fn new(window_secs: u64, max: u64) -> Self {
-        Self { window: Duration::from_secs(window_secs), max, buckets: Mutex::new(HashMap::new()) }
+        Self { window: Duration::from_secs(window_secs), max, buckets: Mutex::new(HashMap::new()), shared: None }
     }
 
-    /// Counts the request; `Err(seconds)` to wait when over the limit.
-    pub fn check(&self, ip: &str, path: &str) -> Result<(), u64> {
-        let (window, max) = match rule(path) {
+    /// Counts in secondary storage: an atomic increment per window, so that several
+    /// processes enforce one limit.
+    pub fn shared(window_secs: u64, max: u64, storage: Arc<dyn SecondaryStorage>) -> Self {
+        Self { shared: Some(storage), ..Self::new(window_secs, max) }
+    }
+
+    fn limits(&self, path: &str) -> (Duration, u64) {
+        match rule(path) {
             Some((w, m)) => (Duration::from_secs(w), m),
             None => (self.window, self.max),
+        }
+    }
+
+    /// Counts the request; `Ok(Err(seconds))` to wait when over the limit.
+    pub async fn check(&self, ip: &str, path: &str) -> StoreResult<Result<(), u64>> {
+        let Some(storage) = &self.shared else {
+            return Ok(self.check_memory(ip, path));
         };
+        let (window, max) = self.limits(path);
+        let (count, left) = storage.hit(&format!("{ip}|{path}"), window.as_secs()).await?;
+        Ok(if count > max { Err(left.max(1)) } else { Ok(()) })
+    }
+
+    fn check_memory(&self, ip: &str, path: &str) -> Result<(), u64> {
+        let (window, max) = self.limits(path);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > PRUNE_ABOVE {
@@ -68,18 +92,40 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sign_in_allows_three_per_window() {
-        let rl = RateLimiter::new(10, 100);
+    async fn three_per_window_then_wait(rl: RateLimiter) {
+        let ip = crate::crypto::random_id(12);
         for _ in 0..3 {
-            assert!(rl.check("1.2.3.4", "/sign-in/email").is_ok());
+            assert!(rl.check(&ip, "/sign-in/email").await.unwrap().is_ok());
         }
-        let wait = rl.check("1.2.3.4", "/sign-in/email").unwrap_err();
+        let wait = rl.check(&ip, "/sign-in/email").await.unwrap().unwrap_err();
         assert!((1..=10).contains(&wait));
-        assert!(rl.check("1.2.3.5", "/sign-in/email").is_ok());
+        assert!(rl.check(&format!("{ip}-other"), "/sign-in/email").await.unwrap().is_ok());
         for _ in 0..100 {
-            assert!(rl.check("1.2.3.4", "/get-session").is_ok());
+            assert!(rl.check(&ip, "/get-session").await.unwrap().is_ok());
         }
-        assert!(rl.check("1.2.3.4", "/get-session").is_err());
+        assert!(rl.check(&ip, "/get-session").await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn memory_counts() {
+        three_per_window_then_wait(RateLimiter::new(10, 100)).await;
+    }
+
+    /// Two limiters on one Redis behave as one: the count is shared.
+    #[tokio::test]
+    async fn redis_counts_are_shared_between_processes() {
+        let url = std::env::var("TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
+        let a = crate::store::secondary::open(&url).await.unwrap();
+        let b = crate::store::secondary::open(&url).await.unwrap();
+        let ip = format!("test-{}", crate::crypto::random_id(8));
+        let (one, two) = (RateLimiter::shared(10, 100, a), RateLimiter::shared(10, 100, b));
+        assert!(one.check(&ip, "/sign-in/email").await.unwrap().is_ok());
+        assert!(two.check(&ip, "/sign-in/email").await.unwrap().is_ok());
+        assert!(one.check(&ip, "/sign-in/email").await.unwrap().is_ok());
+        assert!(two.check(&ip, "/sign-in/email").await.unwrap().is_err(), "the 4th hit across both is refused");
+        let other = format!("{ip}-x");
+        three_per_window_then_wait(RateLimiter::shared(10, 100, crate::store::secondary::open(&url).await.unwrap()))
+            .await;
+        assert!(one.check(&other, "/sign-in/email").await.unwrap().is_ok());
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value as Json, json};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::auth::{Auth, User};
-use crate::crypto::{random_id, symmetric};
+use crate::crypto::symmetric;
 use crate::error::{ApiError, Result};
 use crate::store::{FindMany, Record, Where, now};
 
@@ -96,7 +96,7 @@ impl JwtIssuer {
 
     async fn newest_row(&self, auth: &Auth) -> Result<Option<Record>> {
         let opts = FindMany { limit: Some(1), sort_by: Some(("createdAt".into(), true)), ..Default::default() };
-        let filter = [Where::eq("alg", "EdDSA"), Where::eq("alg", crate::store::Value::Null).or()];
+        let filter = [Where::eq("alg", "EdDSA").or(), Where::eq("alg", crate::store::Value::Null).or()];
         Ok(auth.store.find_many("jwks", &filter, opts).await?.into_iter().next())
     }
 
@@ -106,16 +106,15 @@ impl JwtIssuer {
         let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
         let private = json!({"crv": "Ed25519", "d": URL_SAFE_NO_PAD.encode(seed), "x": x, "kty": "OKP"});
         let encrypted = symmetric::encrypt(auth.secret(), &private.to_string());
-        let id = random_id(32);
         let row = Record::new()
-            .with("id", id.clone())
             .with("publicKey", json!({"crv": "Ed25519", "x": x, "kty": "OKP"}).to_string())
             .with("privateKey", Json::String(encrypted).to_string())
             .with("createdAt", now())
             .with("alg", "EdDSA")
             .with("crv", "Ed25519");
-        auth.store.create("jwks", row).await?;
-        Ok(active_key(id, &seed))
+        // The id (the JWT `kid`) comes from the adapter (the configured strategy).
+        let row = auth.store.create("jwks", row).await?;
+        Ok(active_key(row.string("id"), &seed))
     }
 
     /// `iat`, the user's fields, `sub`, `exp`, `iss`, `aud` (WIRE.md §8).

@@ -281,7 +281,6 @@ pub fn new_record(server_secret: &[u8], user_id: &str) -> (Record, String, Vec<S
     let secret = random_url_safe(SECRET_LEN);
     let codes = generate_backup_codes();
     let rec = Record::new()
-        .with("id", random_id(32))
         .with("secret", symmetric::encrypt(server_secret, &secret))
         .with("backupCodes", encrypt_codes(server_secret, &codes))
         .with("userId", user_id)
@@ -397,7 +396,6 @@ async fn rotate_session(
 
 fn verification_row(identifier: &str, value: &str, ttl: i64, at: DateTime<Utc>) -> Record {
     Record::new()
-        .with("id", random_id(32))
         .with("identifier", identifier)
         .with("value", value)
         .with("expiresAt", at + Duration::seconds(ttl))

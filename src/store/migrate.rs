@@ -2,7 +2,7 @@
 //! own migration creates (WIRE.md §15.1, §15.5): same names, types, constraints and indexes,
 //! so Better Auth and Palisade can share one database.
 
-use super::schema::{Field, Model};
+use super::schema::{Field, KeyType, Model, Reference};
 use super::sql::{Dialect, Pool};
 use super::{FieldType, Schema, StoreResult};
 
@@ -20,8 +20,36 @@ fn defaults_to_now(model: &Model, f: &Field) -> bool {
         || (f.name == "updatedAt" && ["user", "verification"].contains(&m))
 }
 
+/// Ids and references to them under the `uuid`, `serial` and `database` strategies.
+fn key_type(d: Dialect, f: &Field) -> Option<&'static str> {
+    Some(match (f.key?, d) {
+        (KeyType::Text, _) => return None,
+        (KeyType::Integer, Dialect::Postgres) if f.name == "id" => "serial",
+        (KeyType::Integer, _) => "integer",
+        (KeyType::Uuid, Dialect::Postgres) => "uuid",
+        (KeyType::Uuid, Dialect::Mysql) => "varchar(36)",
+        (KeyType::Uuid, Dialect::Sqlite) => "text",
+    })
+}
+
+/// The rest of a database-generated integer primary key, per dialect.
+fn serial_key(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => " primary key autoincrement",
+        Dialect::Postgres => " not null primary key",
+        Dialect::Mysql => " not null auto_increment primary key",
+    }
+}
+
 fn column_type(d: Dialect, f: &Field) -> &'static str {
+    if let Some(t) = key_type(d, f) {
+        return t;
+    }
+    use FieldType::{Json, NumberArray, StringArray};
     match (d, f.ty) {
+        (Dialect::Sqlite, Json | StringArray | NumberArray) => "text",
+        (Dialect::Postgres, Json | StringArray | NumberArray) => "jsonb",
+        (Dialect::Mysql, Json | StringArray | NumberArray) => "json",
         (Dialect::Sqlite, FieldType::String) => "text",
         (Dialect::Sqlite, FieldType::Number | FieldType::Boolean) => "integer",
         (Dialect::Sqlite, FieldType::Date) => "date",
@@ -45,6 +73,13 @@ fn column_type(d: Dialect, f: &Field) -> &'static str {
 
 fn column_def(d: Dialect, model: &Model, f: &Field, schema: &Schema, adding: bool) -> String {
     let mut s = format!("{} {}", quote(d, &f.column), column_type(d, f));
+    if f.name == "id" && f.key == Some(KeyType::Integer) {
+        return s + serial_key(d);
+    }
+    if f.name == "id" && f.key == Some(KeyType::Uuid) && d == Dialect::Postgres {
+        // Rows written by other programs get one too (Better Auth leaves uuids to PostgreSQL).
+        s.push_str(" default gen_random_uuid()");
+    }
     let now = defaults_to_now(model, f) && d != Dialect::Sqlite;
     if now {
         s.push_str(if d == Dialect::Mysql { " default current_timestamp(3)" } else { " default CURRENT_TIMESTAMP" });
@@ -58,20 +93,45 @@ fn column_def(d: Dialect, model: &Model, f: &Field, schema: &Schema, adding: boo
     if f.name == "id" {
         s.push_str(" primary key");
     }
-    if f.unique && !adding {
+    // SQLite cannot add a UNIQUE column to a table: `add_column` adds a unique index instead.
+    if f.unique && !(adding && d == Dialect::Sqlite) {
         s.push_str(" unique");
     }
     if let (Some(r), false) = (&f.references, d == Dialect::Mysql) {
         let (table, col) = target(schema, r);
-        s.push_str(&format!(" references {} ({})", quote(d, &table), quote(d, &col)));
-        if r.cascade {
-            s.push_str(" on delete cascade");
-        }
+        s.push_str(&format!(" references {} ({}) on delete {}", quote(d, &table), quote(d, &col), r.on_delete.sql()));
     }
     s
 }
 
-fn target(schema: &Schema, r: &super::schema::Reference) -> (String, String) {
+/// InnoDB ignores inline REFERENCES: on MySQL foreign keys are table constraints.
+fn foreign_key(d: Dialect, f: &Field, r: &Reference, schema: &Schema) -> String {
+    let (table, col) = target(schema, r);
+    format!(
+        "foreign key ({}) references {} ({}) on delete {}",
+        quote(d, &f.column),
+        quote(d, &table),
+        quote(d, &col),
+        r.on_delete.sql()
+    )
+}
+
+/// A column missing from an existing table, with its unique index and foreign key where the
+/// dialect cannot declare them in the column.
+fn add_column(d: Dialect, m: &Model, f: &Field, schema: &Schema) -> Vec<String> {
+    let table = quote(d, &m.table);
+    let mut out = vec![format!("alter table {table} add column {}", column_def(d, m, f, schema, true))];
+    if f.unique && d == Dialect::Sqlite {
+        let name = quote(d, &format!("{}_{}_key", m.table, f.column));
+        out.push(format!("create unique index {name} on {table} ({})", quote(d, &f.column)));
+    }
+    if let (Some(r), Dialect::Mysql) = (&f.references, d) {
+        out.push(format!("alter table {table} add {}", foreign_key(d, f, r, schema)));
+    }
+    out
+}
+
+fn target(schema: &Schema, r: &Reference) -> (String, String) {
     schema
         .model(&r.model)
         .ok()
@@ -82,19 +142,7 @@ fn target(schema: &Schema, r: &super::schema::Reference) -> (String, String) {
 fn create_table(d: Dialect, m: &Model, schema: &Schema) -> String {
     let mut parts: Vec<String> = m.fields.iter().map(|f| column_def(d, m, f, schema, false)).collect();
     if d == Dialect::Mysql {
-        // InnoDB ignores inline REFERENCES: foreign keys must be table constraints.
-        for f in &m.fields {
-            if let Some(r) = &f.references {
-                let (table, col) = target(schema, r);
-                let cascade = if r.cascade { " on delete cascade" } else { "" };
-                parts.push(format!(
-                    "foreign key ({}) references {} ({}){cascade}",
-                    quote(d, &f.column),
-                    quote(d, &table),
-                    quote(d, &col)
-                ));
-            }
-        }
+        parts.extend(m.fields.iter().filter_map(|f| f.references.as_ref().map(|r| foreign_key(d, f, r, schema))));
     }
     let suffix = if d == Dialect::Mysql { " engine=InnoDB default charset=utf8mb4" } else { "" };
     format!("create table {} ({}){suffix}", quote(d, &m.table), parts.join(", "))
@@ -154,11 +202,7 @@ pub async fn plan(pool: &Pool, schema: &Schema) -> StoreResult<Vec<String>> {
         } else {
             let cols = pool.strings(pick(d, &COLUMNS), Some(&m.table)).await?;
             for f in m.fields.iter().filter(|f| !cols.contains(&f.column)) {
-                out.push(format!(
-                    "alter table {} add column {}",
-                    quote(d, &m.table),
-                    column_def(d, m, f, schema, true)
-                ));
+                out.extend(add_column(d, m, f, schema));
             }
         }
         for f in m.fields.iter().filter(|f| f.index && !indexes.contains(&index_name(m, f))) {

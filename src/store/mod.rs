@@ -4,7 +4,10 @@
 
 pub mod cache;
 pub mod migrate;
+pub mod mirror;
 pub mod schema;
+pub mod schema_config;
+pub mod secondary;
 pub mod sql;
 
 use std::sync::Arc;
@@ -24,6 +27,8 @@ pub enum Value {
     Int(i64),
     Text(String),
     Date(DateTime<Utc>),
+    /// `json`, `string[]` and `number[]` fields (additional fields).
+    Json(serde_json::Value),
 }
 
 impl Value {
@@ -41,6 +46,7 @@ impl Value {
             Value::Int(i) => (*i).into(),
             Value::Text(s) => s.clone().into(),
             Value::Date(d) => iso(d).into(),
+            Value::Json(j) => j.clone(),
         }
     }
 }
@@ -216,10 +222,21 @@ pub enum StoreError {
     UnknownField { model: String, field: String },
     #[error("database error: {0}")]
     Database(String),
+    /// A backing service (database or secondary storage) cannot be reached right now.
+    #[error("{0} is unavailable")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Unavailable(what) = &e {
+            tracing::error!(%what, "backing service unavailable");
+            return ApiError::new(
+                503,
+                "SERVICE_UNAVAILABLE",
+                "A backing service is unavailable. Please try again later.",
+            );
+        }
         ApiError::internal("storage", e)
     }
 }

@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use super::schema::Plugins;
+use chrono::DateTime;
+
+use super::schema::{self, Plugins};
+use super::schema_config::SchemaConfig;
 use super::sql::{Dialect, SqlStore, open};
 use super::*;
 
@@ -24,8 +27,12 @@ pub async fn fresh_database(dialect: Dialect) -> String {
 }
 
 async fn store_on(dialect: Dialect) -> SqlStore {
+    store_with(dialect, Schema::better_auth(Plugins { jwt: true, two_factor: true })).await
+}
+
+async fn store_with(dialect: Dialect, schema: Schema) -> SqlStore {
     let pool = open(&fresh_database(dialect).await).await.unwrap();
-    let schema = Arc::new(Schema::better_auth(Plugins { jwt: true, two_factor: true }));
+    let schema = Arc::new(schema);
     migrate::migrate(&pool, &schema, |_| {}).await.unwrap();
     assert!(migrate::plan(&pool, &schema).await.unwrap().is_empty(), "migration is idempotent");
     SqlStore::new(pool, schema)
@@ -43,6 +50,24 @@ macro_rules! on_every_backend {
         mod mysql { $(#[tokio::test] async fn $case() { super::$case(super::store_on(super::Dialect::Mysql).await).await } )* }
     };
 }
+
+/// Like `on_every_backend!` for cases that build their own store: `async fn(Dialect)`.
+macro_rules! on_every_dialect {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_schema { $(#[tokio::test] async fn $case() { super::$case(super::Dialect::Sqlite).await } )* }
+        mod postgres_schema { $(#[tokio::test] async fn $case() { super::$case(super::Dialect::Postgres).await } )* }
+        mod mysql_schema { $(#[tokio::test] async fn $case() { super::$case(super::Dialect::Mysql).await } )* }
+    };
+}
+
+on_every_dialect!(
+    renamed_tables_and_columns,
+    additional_fields_round_trip_every_type,
+    uuid_ids,
+    serial_ids,
+    serial_ids_in_a_transaction,
+    migration_adds_configured_fields,
+);
 
 on_every_backend!(
     create_and_find_round_trip_types,
@@ -231,4 +256,201 @@ mod cached {
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(c.find_one("user", &by_id()).await.unwrap().unwrap().string("name"), "Elsewhere");
     }
+}
+
+/// The schema `toml` (the `[schema]` table's body) configures, with both plugins.
+fn configured(toml: &str) -> Schema {
+    use figment::providers::{Format, Toml};
+    let cfg: SchemaConfig = figment::Figment::from(Toml::string(toml)).extract().expect("valid [schema]");
+    Schema::configured(Plugins { jwt: true, two_factor: true }, &cfg)
+}
+
+/// A user record without an id (the strategy makes it).
+fn new_user(email: &str) -> Record {
+    let mut u = user("", email, "N");
+    u.0.retain(|(k, _)| k != "id");
+    u
+}
+
+async fn renamed_tables_and_columns(d: Dialect) {
+    let s = store_with(
+        d,
+        configured(
+            r#"
+            [user]
+            model_name = "members"
+            fields = { email = "email_address", nickname = "nick_name" }
+            [user.additional_fields.nickname]
+            type = "string"
+            [session]
+            model_name = "member_sessions"
+            fields = { userId = "member_id", token = "session_token" }
+            "#,
+        ),
+    )
+    .await;
+    let u = s.create("user", new_user("r@x.io").with("nickname", "Rae")).await.unwrap();
+    let at = now();
+    let session = Record::new()
+        .with("expiresAt", at)
+        .with("token", "tok")
+        .with("createdAt", at)
+        .with("updatedAt", at)
+        .with("userId", u.string("id"));
+    s.create("session", session).await.unwrap();
+    let found = s.find_one("user", &[Where::new("email", Op::StartsWith, "r@")]).await.unwrap().unwrap();
+    assert_eq!(found.str("nickname"), Some("Rae"));
+    let by_user = s.find_many("session", &[Where::eq("userId", u.string("id"))], FindMany::default()).await.unwrap();
+    assert_eq!(by_user.len(), 1);
+    s.update_many("session", &[Where::eq("token", "tok")], Record::new().with("token", "tok2")).await.unwrap();
+    assert_eq!(s.delete_many("session", &[Where::eq("token", "tok2")]).await.unwrap(), 1);
+    // The database's own names: lower-case, so unquoted SQL reads them on every dialect.
+    let raw = s.pool().strings("select email_address from members", None).await.unwrap();
+    assert_eq!(raw, ["r@x.io"]);
+    assert!(s.pool().strings("select member_id from member_sessions", None).await.unwrap().is_empty());
+}
+
+async fn additional_fields_round_trip_every_type(d: Dialect) {
+    let s = store_with(
+        d,
+        configured(
+            r#"
+            [user.additional_fields.role]
+            type = "string"
+            default = "member"
+            input = false
+            [user.additional_fields.age]
+            type = "number"
+            [user.additional_fields.vip]
+            type = "boolean"
+            default = false
+            [user.additional_fields.born]
+            type = "date"
+            [user.additional_fields.prefs]
+            type = "json"
+            [user.additional_fields.tags]
+            type = "string[]"
+            [user.additional_fields.scores]
+            type = "number[]"
+            default = [1, 2]
+            [user.additional_fields.code]
+            type = "string"
+            unique = true
+            "#,
+        ),
+    )
+    .await;
+    let born = DateTime::parse_from_rfc3339("1990-05-06T07:08:09.123Z").unwrap().with_timezone(&chrono::Utc);
+    let prefs = serde_json::json!({"theme": "dark", "n": [1, {"deep": null}]});
+    let rec = new_user("t@x.io")
+        .with("age", 42i64)
+        .with("born", born)
+        .with("prefs", Value::Json(prefs.clone()))
+        .with("tags", Value::Json(serde_json::json!(["a", "b"])))
+        .with("code", "C1");
+    let created = s.create("user", rec).await.unwrap();
+    let found = s.find_one("user", &[Where::eq("id", created.string("id"))]).await.unwrap().unwrap();
+    assert_eq!(created, found, "create returns what find reads back");
+    assert_eq!(found.str("role"), Some("member"), "default applied");
+    assert_eq!(found.int("age"), Some(42));
+    assert_eq!(found.get("vip"), Some(&Value::Bool(false)));
+    assert_eq!(found.date("born"), Some(born));
+    assert_eq!(found.get("prefs"), Some(&Value::Json(prefs)));
+    assert_eq!(found.get("tags"), Some(&Value::Json(serde_json::json!(["a", "b"]))));
+    assert_eq!(found.get("scores"), Some(&Value::Json(serde_json::json!([1, 2]))));
+    // Updates, filters and the unique constraint of an additional field.
+    let data = Record::new().with("age", 43i64).with("vip", true).with("tags", Value::Json(serde_json::json!([])));
+    let updated = s.update("user", &[Where::eq("code", "C1")], data).await.unwrap().unwrap();
+    assert_eq!(updated.int("age"), Some(43));
+    assert_eq!(s.count("user", &[Where::new("age", Op::Gt, 42i64), Where::eq("vip", true)]).await.unwrap(), 1);
+    let again = s.find_one("user", &[Where::eq("code", "C1")]).await.unwrap().unwrap();
+    assert_eq!(again.get("tags"), Some(&Value::Json(serde_json::json!([]))));
+    let err = s.create("user", new_user("u@x.io").with("code", "C1")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unique(_)), "{err}");
+    let bare = s.create("user", new_user("v@x.io")).await.unwrap();
+    assert_eq!(bare.get("prefs"), Some(&Value::Null));
+    assert_eq!(s.find_one("user", &[Where::eq("id", bare.string("id"))]).await.unwrap().unwrap(), bare);
+}
+
+fn session_of(user_id: &str, token: &str) -> Record {
+    let at = now();
+    Record::new()
+        .with("expiresAt", at)
+        .with("token", token)
+        .with("createdAt", at)
+        .with("updatedAt", at)
+        .with("userId", user_id)
+}
+
+async fn uuid_ids(d: Dialect) {
+    let s = store_with(d, configured("id_strategy = \"uuid\"")).await;
+    let u = s.create("user", new_user("q@x.io")).await.unwrap();
+    let id = u.string("id");
+    assert!(schema::is_uuid(&id) && id.as_bytes()[14] == b'4', "{id}");
+    let sess = s.create("session", session_of(&id, "t1")).await.unwrap();
+    assert!(schema::is_uuid(&sess.string("id")));
+    assert_eq!(s.find_one("user", &[Where::eq("id", id.as_str())]).await.unwrap().unwrap(), u);
+    let mine = s.find_many("session", &[Where::eq("userId", id.as_str())], FindMany::default()).await.unwrap();
+    assert_eq!(mine, [sess]);
+    // An id that cannot be a uuid names no row (PostgreSQL would reject it as a uuid).
+    assert!(s.find_one("user", &[Where::eq("id", "not-a-uuid")]).await.unwrap().is_none());
+    assert_eq!(s.delete_many("session", &[Where::is_in("userId", vec![id.into(), "x".into()])]).await.unwrap(), 1);
+}
+
+async fn serial_ids(d: Dialect) {
+    let s = store_with(d, configured("id_strategy = \"serial\"")).await;
+    let a = s.create("user", new_user("a@x.io")).await.unwrap();
+    // A given id is the database's to make.
+    let b = s.create("user", new_user("b@x.io").with("id", "ignored")).await.unwrap();
+    assert_eq!((a.string("id").as_str(), b.string("id").as_str()), ("1", "2"));
+    let sess = s.create("session", session_of("2", "t1")).await.unwrap();
+    assert_eq!(sess.string("id"), "1");
+    assert_eq!(sess.string("userId"), "2");
+    let found = s.find_one("session", &[Where::eq("userId", "2")]).await.unwrap().unwrap();
+    assert_eq!(found, sess, "ids read back as strings");
+    assert_eq!(s.find_one("user", &[Where::eq("id", "2")]).await.unwrap().unwrap(), b);
+    assert!(s.find_one("user", &[Where::eq("id", "abc")]).await.unwrap().is_none());
+    let ids = vec![Value::from("1"), Value::from("2")];
+    assert_eq!(s.count("user", &[Where::is_in("id", ids)]).await.unwrap(), 2);
+    s.update("user", &[Where::eq("id", "1")], Record::new().with("name", "One")).await.unwrap();
+    assert_eq!(s.find_one("user", &[Where::eq("name", "One")]).await.unwrap().unwrap().string("id"), "1");
+}
+
+async fn serial_ids_in_a_transaction(d: Dialect) {
+    let s = store_with(d, configured("id_strategy = \"database\"")).await;
+    s.create("user", new_user("a@x.io")).await.unwrap();
+    let tx = s.begin().await.unwrap();
+    let u = tx.create("user", new_user("b@x.io")).await.unwrap();
+    let sess = tx.create("session", session_of(&u.string("id"), "t1")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(u.string("id"), "2", "the id generated inside the transaction");
+    assert_eq!(s.find_one("session", &[Where::eq("token", "t1")]).await.unwrap().unwrap(), sess);
+}
+
+async fn migration_adds_configured_fields(d: Dialect) {
+    let pool = open(&fresh_database(d).await).await.unwrap();
+    let base = Schema::better_auth(Plugins { jwt: true, two_factor: true });
+    migrate::migrate(&pool, &base, |_| {}).await.unwrap();
+    let grown = configured(
+        r#"
+        [session.additional_fields.code]
+        type = "string"
+        unique = true
+        [session.additional_fields.owner]
+        type = "string"
+        references = { model = "user", on_delete = "set null" }
+        [session.additional_fields.tags]
+        type = "string[]"
+        "#,
+    );
+    let steps = migrate::migrate(&pool, &grown, |_| {}).await.unwrap();
+    assert!(steps.iter().filter(|s| s.contains("add column")).count() == 3, "{steps:#?}");
+    assert!(migrate::plan(&pool, &grown).await.unwrap().is_empty(), "idempotent");
+    let s = SqlStore::new(pool, Arc::new(grown));
+    let u = s.create("user", new_user("m@x.io")).await.unwrap();
+    s.create("session", session_of(&u.string("id"), "t1").with("code", "K").with("owner", u.string("id")))
+        .await
+        .unwrap();
+    let err = s.create("session", session_of(&u.string("id"), "t2").with("code", "K")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unique(_)), "the added column is unique: {err}");
 }

@@ -41,10 +41,11 @@ pub async fn sign_up(
     let image = f.opt_string("image");
     let callback = f.opt_string("callbackURL");
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
+    let additional = f.additional(state.auth.schema.model("user")?, true);
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     require_enabled(&state)?;
-    let input = users::SignUp { name, email, password: pw, image, remember_me };
+    let input = users::SignUp { name, email, password: pw, image, remember_me, additional };
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
     let token = session.as_ref().map(|s| s.token().to_string());
     let body = json!({ "token": token, "user": user.to_json() });

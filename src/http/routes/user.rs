@@ -18,15 +18,17 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body
     let name = f.opt_string("name");
     let image = f.nullable_string("image");
     let has_email = f.has("email");
+    // `input = false` fields are not read at all: alone they make an empty update.
+    let additional = f.additional(state.auth.schema.model("user")?, false);
     f.finish()?;
     let cur = session::require(&state, &headers).await?;
     if has_email {
         return Err(codes::email_can_not_be_updated());
     }
-    if name.is_none() && image.is_none() {
+    if name.is_none() && image.is_none() && additional.0.is_empty() {
         return Err(ApiError::without_code(400, "No fields to update"));
     }
-    users::update_profile(&state.auth, cur.user.id(), users::ProfileUpdate { name, image }).await?;
+    users::update_profile(&state.auth, cur.user.id(), users::ProfileUpdate { name, image, additional }).await?;
     // The session cookie is re-sent (same token), as the reference does.
     let cookies = state.cookies.session(&state.auth.signer, cur.session.token(), cur.dont_remember);
     Ok(Reply::json(json!({ "status": true })).cookies(cookies))

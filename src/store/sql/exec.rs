@@ -24,6 +24,8 @@ pub trait Exec: Send + Sync {
     async fn fetch(&self, sql: String, values: Values, fields: &[Field]) -> StoreResult<Vec<Record>>;
     async fn count(&self, sql: String, values: Values) -> StoreResult<i64>;
     async fn exec(&self, sql: String, values: Values) -> StoreResult<u64>;
+    /// Runs an INSERT; with `id`, returns the id the database generated for the row.
+    async fn insert(&self, sql: String, values: Values, id: Option<&Field>) -> StoreResult<Option<Value>>;
 }
 
 #[derive(Clone)]
@@ -83,9 +85,15 @@ pub async fn open(url: &str) -> StoreResult<Pool> {
 }
 
 pub fn map_sqlx(e: sqlx::Error) -> StoreError {
-    match e.as_database_error() {
-        Some(d) if d.is_unique_violation() => StoreError::Unique(d.message().to_string()),
-        _ => db_err(e),
+    use sqlx::Error as E;
+    match e {
+        E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+            StoreError::Unavailable(format!("database ({e})"))
+        }
+        _ => match e.as_database_error() {
+            Some(d) if d.is_unique_violation() => StoreError::Unique(d.message().to_string()),
+            _ => db_err(e),
+        },
     }
 }
 
@@ -137,6 +145,11 @@ fn is_int(ty: &str) -> bool {
     ty.contains("INT")
 }
 
+/// JSON text of a `json`/array field; text that is not JSON is kept as a string.
+fn json_value(s: String) -> Value {
+    serde_json::from_str(&s).map(Value::Json).unwrap_or(Value::Text(s))
+}
+
 fn decode_sqlite(row: &SqliteRow, idx: usize, field: &Field) -> StoreResult<Value> {
     let raw = row.try_get_raw(idx).map_err(db_err)?;
     if raw.is_null() {
@@ -144,6 +157,7 @@ fn decode_sqlite(row: &SqliteRow, idx: usize, field: &Field) -> StoreResult<Valu
     }
     let int = is_int(&raw.type_info().name().to_ascii_uppercase());
     Ok(match field.ty {
+        FieldType::Json | FieldType::StringArray | FieldType::NumberArray => json_value(get(row, idx)?),
         FieldType::String if int => Value::Text(get::<i64, _>(row, idx)?.to_string()),
         FieldType::String => Value::Text(get(row, idx)?),
         FieldType::Number => Value::Int(get(row, idx)?),
@@ -161,7 +175,14 @@ fn decode_pg(row: &PgRow, idx: usize, field: &Field) -> StoreResult<Value> {
     }
     let ty = raw.type_info().name().to_ascii_uppercase();
     Ok(match field.ty {
-        FieldType::String => Value::Text(get(row, idx)?),
+        FieldType::Json | FieldType::StringArray | FieldType::NumberArray => json_value(get(row, idx)?),
+        // Integer ids (serial) are strings everywhere but in their columns.
+        FieldType::String => Value::Text(match ty.as_str() {
+            "INT2" => get::<i16, _>(row, idx)?.to_string(),
+            "INT4" => get::<i32, _>(row, idx)?.to_string(),
+            "INT8" => get::<i64, _>(row, idx)?.to_string(),
+            _ => get(row, idx)?,
+        }),
         FieldType::Number => Value::Int(match ty.as_str() {
             "INT2" => i64::from(get::<i16, _>(row, idx)?),
             "INT4" => i64::from(get::<i32, _>(row, idx)?),
@@ -183,6 +204,8 @@ fn decode_mysql(row: &MySqlRow, idx: usize, field: &Field) -> StoreResult<Value>
     }
     let ty = raw.type_info().name().to_ascii_uppercase();
     Ok(match field.ty {
+        FieldType::Json | FieldType::StringArray | FieldType::NumberArray => json_value(get(row, idx)?),
+        FieldType::String if is_int(&ty) => Value::Text(get::<i64, _>(row, idx)?.to_string()),
         FieldType::String => Value::Text(get(row, idx)?),
         FieldType::Number => Value::Int(match ty.as_str() {
             "BIGINT" => get::<i64, _>(row, idx)?,
@@ -341,6 +364,29 @@ async fn exec_on(conn: Conn<'_>, sql: String, values: Values) -> StoreResult<u64
     })
 }
 
+/// `LAST_INSERT_ID()` of MySQL comes back in the statement's own OK packet; SQLite and
+/// PostgreSQL return the id with `RETURNING`. Either way the same connection or transaction.
+async fn insert_on(conn: Conn<'_>, sql: String, values: Values, id: Option<&Field>) -> StoreResult<Option<Value>> {
+    let Some(id) = id else {
+        exec_on(conn, sql, values).await?;
+        return Ok(None);
+    };
+    match conn {
+        Conn::Mysql(c) => {
+            let done = bind_values!(sql, values).execute(&mut *c).await.map_err(map_sqlx)?;
+            Ok(Some(Value::Text(done.last_insert_id().to_string())))
+        }
+        Conn::Sqlite(c) => {
+            let row = bind_values!(sql, values).fetch_one(&mut *c).await.map_err(map_sqlx)?;
+            decode_sqlite(&row, 0, id).map(Some)
+        }
+        Conn::Postgres(c) => {
+            let row = bind_values!(sql, values).fetch_one(&mut *c).await.map_err(map_sqlx)?;
+            decode_pg(&row, 0, id).map(Some)
+        }
+    }
+}
+
 /// Picks the row decoder from the connection type.
 trait Decoder {
     type Row;
@@ -415,6 +461,9 @@ macro_rules! exec_via {
             }
             async fn exec(&self, sql: String, values: Values) -> StoreResult<u64> {
                 $on!(self, c => exec_on(c, sql, values).await)
+            }
+            async fn insert(&self, sql: String, values: Values, id: Option<&Field>) -> StoreResult<Option<Value>> {
+                $on!(self, c => insert_on(c, sql, values, id).await)
             }
         }
     };

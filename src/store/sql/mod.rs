@@ -16,7 +16,7 @@ use sea_query::{
 use exec::{Exec, TxExec};
 pub use exec::{Pool, open};
 
-use super::schema::{Field, Model};
+use super::schema::{Field, KeyType, Model, is_uuid};
 use super::{
     Adapter, Connector, FieldType, FindMany, Op, Ops, Record, Schema, StoreError, StoreResult, Transaction, Value,
     Where, iso,
@@ -60,14 +60,34 @@ struct SqlOps<E> {
     schema: Arc<Schema>,
 }
 
+/// Integer ids are strings everywhere but in their columns; text that is no integer can name
+/// no row, so it becomes a null that matches nothing.
+fn integer_key(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Text(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
 /// A value as this dialect stores it in a column of `field`'s type (nulls typed, for
 /// PostgreSQL's strict parameter typing).
 fn encode(d: Dialect, field: &Field, v: &Value) -> sea_query::Value {
     use sea_query::Value as Q;
     let sqlite = d == Dialect::Sqlite;
+    if field.key == Some(KeyType::Integer) {
+        return Q::BigInt(integer_key(v));
+    }
+    if field.ty.is_json() {
+        return Q::String((*v != Value::Null).then(|| v.to_json().to_string()));
+    }
+    if field.key == Some(KeyType::Uuid) && d == Dialect::Postgres {
+        // Same reasoning as integer ids: PostgreSQL rejects a malformed uuid outright.
+        return Q::String(v.as_str().filter(|s| is_uuid(s)).map(str::to_string));
+    }
     match v {
         Value::Null => match field.ty {
-            FieldType::String => Q::String(None),
+            FieldType::String | FieldType::Json | FieldType::StringArray | FieldType::NumberArray => Q::String(None),
             FieldType::Number => Q::BigInt(None),
             FieldType::Boolean if sqlite => Q::BigInt(None),
             FieldType::Boolean => Q::Bool(None),
@@ -80,11 +100,41 @@ fn encode(d: Dialect, field: &Field, v: &Value) -> sea_query::Value {
         Value::Text(s) => Q::String(Some(s.clone())),
         Value::Date(dt) if sqlite => Q::String(Some(iso(dt))),
         Value::Date(dt) => Q::ChronoDateTimeUtc(Some(*dt)),
+        Value::Json(j) => Q::String(Some(j.to_string())),
     }
 }
 
 fn column(f: &Field) -> Expr {
     Expr::col(Alias::new(&f.column))
+}
+
+/// PostgreSQL types exchanged as text here (sqlx is built without their codecs): written
+/// through a cast, read as `CAST(… AS text)`.
+fn pg_type(d: Dialect, f: &Field) -> Option<&'static str> {
+    match d {
+        Dialect::Postgres if f.ty.is_json() => Some("jsonb"),
+        Dialect::Postgres if f.key == Some(KeyType::Uuid) => Some("uuid"),
+        _ => None,
+    }
+}
+
+/// A bound value for `f`'s column.
+fn param(d: Dialect, f: &Field, v: &Value) -> SimpleExpr {
+    let e = Expr::val(encode(d, f, v));
+    match pg_type(d, f) {
+        Some(ty) => e.cast_as(ty),
+        None => e,
+    }
+}
+
+/// The expression a column is read through, so every decoder sees a type it knows.
+fn read_expr(d: Dialect, f: &Field) -> SimpleExpr {
+    match d {
+        _ if pg_type(d, f).is_some() => column(f).cast_as("text"),
+        // sqlx reads MySQL's JSON type only as bytes; CHAR is text on MySQL and MariaDB.
+        Dialect::Mysql if f.ty.is_json() => column(f).cast_as("char"),
+        _ => column(f),
+    }
 }
 
 fn like_pattern(op: Op, s: &str) -> String {
@@ -99,10 +149,13 @@ fn like_pattern(op: Op, s: &str) -> String {
 
 fn term(d: Dialect, model: &Model, w: &Where) -> StoreResult<SimpleExpr> {
     let f = model.field(&w.field)?;
-    let fold = w.insensitive && f.ty == FieldType::String;
-    let lhs: SimpleExpr = if fold { Func::lower(column(f)).into() } else { column(f) };
+    // Integer and uuid ids have no case (and PostgreSQL no lower() for them).
+    let fold = w.insensitive && f.ty == FieldType::String && matches!(f.key, None | Some(KeyType::Text));
+    let like = matches!(w.op, Op::Contains | Op::StartsWith | Op::EndsWith);
+    let col = if like { read_expr(d, f) } else { column(f) };
+    let lhs: SimpleExpr = if fold { Func::lower(col).into() } else { col };
     let val = |v: &Value| -> SimpleExpr {
-        let e: SimpleExpr = Expr::val(encode(d, f, v));
+        let e = param(d, f, v);
         if fold { Func::lower(e).into() } else { e }
     };
     if w.value == Value::Null && matches!(w.op, Op::Eq | Op::Ne) {
@@ -152,7 +205,7 @@ impl<E: Exec> SqlOps<E> {
         let d = self.dialect;
         let mut q = Query::select();
         q.from(Alias::new(&model.table))
-            .columns(model.fields.iter().map(|f| Alias::new(&f.column)))
+            .exprs(model.fields.iter().map(|f| read_expr(d, f)))
             .cond_where(condition(d, model, filter)?);
         if let Some((field, desc)) = &opts.sort_by {
             let f = model.field(field)?;
@@ -177,17 +230,25 @@ impl<E: Exec> Ops for SqlOps<E> {
     async fn create(&self, model: &str, data: Record) -> StoreResult<Record> {
         let d = self.dialect;
         let model = self.model(model)?;
+        let mut data = self.schema.prepare_create(model, data);
         let mut cols = Vec::new();
         let mut vals: Vec<SimpleExpr> = Vec::new();
         for (name, v) in &data.0 {
             let f = model.field(name)?;
             cols.push(Alias::new(&f.column));
-            vals.push(Expr::val(encode(d, f, v)));
+            vals.push(param(d, f, v));
         }
         let mut q = Query::insert();
         q.into_table(Alias::new(&model.table)).columns(cols).values(vals).map_err(db_err)?;
+        // The database makes the id: read it back on the same connection (MySQL has no RETURNING).
+        let generated = if self.schema.ids.database_generated() { Some(model.field("id")?) } else { None };
+        if let (Some(id), false) = (generated, d == Dialect::Mysql) {
+            q.returning_col(Alias::new(&id.column));
+        }
         let (sql, values) = d.build(&q);
-        self.exec.exec(sql, values).await?;
+        if let Some(id) = self.exec.insert(sql, values, generated).await? {
+            data.set("id", id);
+        }
         // Every field of the model, in schema order, missing ones as null.
         let mut out = Record(Vec::with_capacity(model.fields.len()));
         for f in &model.fields {
@@ -237,7 +298,7 @@ impl<E: Exec> Ops for SqlOps<E> {
         let mut sets = Vec::new();
         for (name, v) in &data.0 {
             let f = model.field(name)?;
-            sets.push((Alias::new(&f.column), Expr::val(encode(d, f, v))));
+            sets.push((Alias::new(&f.column), param(d, f, v)));
         }
         if sets.is_empty() {
             return Ok(0);

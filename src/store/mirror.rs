@@ -1,0 +1,389 @@
+//! Sessions mirrored into secondary storage, in Better Auth's layout, so that get-session on any
+//! node answers with one key-value read. The database stays the source of truth (Better Auth's
+//! `storeSessionInDatabase`); this decorator sees every write of the adapter, so a session that
+//! is revoked, expired or changed — or whose user changes — leaves secondary storage at once,
+//! whichever code path wrote it. Inside a transaction, removals happen at the write and again at
+//! commit, and additions only after commit, so a rolled-back session is never published.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde_json::{Value as Json, json};
+
+use super::secondary::SecondaryStorage;
+use super::{Adapter, FindMany, Ops, Record, Schema, Store, StoreResult, Transaction, Value, Where};
+use crate::auth::record_json;
+
+pub struct MirroredStore {
+    inner: Store,
+    mirror: Mirror,
+}
+
+#[derive(Clone)]
+pub struct Mirror {
+    kv: Arc<dyn SecondaryStorage>,
+    schema: Arc<Schema>,
+}
+
+fn logged(what: &str, r: StoreResult<()>) {
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "secondary storage: {what} failed");
+    }
+}
+
+fn active_key(user_id: &str) -> String {
+    format!("active-sessions-{user_id}")
+}
+
+/// Seconds until the session expires (0 when it already has).
+fn ttl_of(session: &Record) -> u64 {
+    session.date("expiresAt").map_or(0, |e| u64::try_from((e - Utc::now()).num_seconds()).unwrap_or(0))
+}
+
+impl Mirror {
+    pub fn new(kv: Arc<dyn SecondaryStorage>, schema: Arc<Schema>) -> Self {
+        Self { kv, schema }
+    }
+
+    pub fn storage(&self) -> Arc<dyn SecondaryStorage> {
+        self.kv.clone()
+    }
+
+    /// The pair stored under the session's token, as Better Auth stores it.
+    pub async fn get(&self, token: &str) -> StoreResult<Option<(Record, Record)>> {
+        let Some(text) = self.kv.get(token).await? else { return Ok(None) };
+        let Ok(v) = serde_json::from_str::<Json>(&text) else { return Ok(None) };
+        match (self.record_from_json("session", &v["session"]), self.record_from_json("user", &v["user"])) {
+            (Some(s), Some(u)) => Ok(Some((s, u))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Publishes a live session and adds it to its user's active list.
+    pub async fn put(&self, session: &Record, user: &Record) -> StoreResult<()> {
+        let ttl = ttl_of(session);
+        let token = session.string("token");
+        if ttl == 0 || token.is_empty() {
+            return Ok(());
+        }
+        let pair = json!({ "session": record_json(session, &[]), "user": record_json(user, &[]) });
+        self.kv.set(&token, &pair.to_string(), Some(ttl)).await?;
+        let expires = session.date("expiresAt").map_or(0, |e| e.timestamp_millis());
+        self.edit_active(&session.string("userId"), |list| {
+            list.retain(|e| e["token"] != token.as_str());
+            list.push(json!({ "token": token, "expiresAt": expires }));
+        })
+        .await
+    }
+
+    /// Removes one session (see [`Mirror::forget`]).
+    pub async fn withdraw(&self, session: &Record) -> StoreResult<()> {
+        self.forget(std::slice::from_ref(session)).await
+    }
+
+    /// Removes sessions from secondary storage and from their users' active lists.
+    async fn forget(&self, sessions: &[Record]) -> StoreResult<()> {
+        for s in sessions {
+            let token = s.string("token");
+            self.kv.delete(&token).await?;
+            self.edit_active(&s.string("userId"), |list| list.retain(|e| e["token"] != token.as_str())).await?;
+        }
+        Ok(())
+    }
+
+    async fn edit_active(&self, user_id: &str, edit: impl FnOnce(&mut Vec<Json>)) -> StoreResult<()> {
+        let key = active_key(user_id);
+        let mut list: Vec<Json> = match self.kv.get(&key).await? {
+            Some(text) => serde_json::from_str(&text).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        edit(&mut list);
+        let now = Utc::now().timestamp_millis();
+        list.retain(|e| e["expiresAt"].as_i64().is_some_and(|x| x > now));
+        let longest = list.iter().filter_map(|e| e["expiresAt"].as_i64()).max().unwrap_or(now);
+        if list.is_empty() {
+            return self.kv.delete(&key).await;
+        }
+        let ttl = u64::try_from((longest - now) / 1000).unwrap_or(1).max(1);
+        self.kv.set(&key, &Json::Array(list).to_string(), Some(ttl)).await
+    }
+
+    /// JSON (API shape) back to a record, typed by the schema.
+    fn record_from_json(&self, model: &str, v: &Json) -> Option<Record> {
+        let m = self.schema.model(model).ok()?;
+        let obj = v.as_object()?;
+        let mut rec = Record(Vec::with_capacity(m.fields.len()));
+        for f in &m.fields {
+            let value = match obj.get(&f.name) {
+                None | Some(Json::Null) => Value::Null,
+                Some(v) if f.ty.is_json() => Value::Json(v.clone()),
+                Some(Json::String(s)) if f.ty == super::FieldType::Date => {
+                    Value::Date(chrono::DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc))
+                }
+                Some(Json::String(s)) => Value::Text(s.clone()),
+                Some(Json::Bool(b)) => Value::Bool(*b),
+                Some(Json::Number(n)) => Value::Int(n.as_i64()?),
+                Some(other) => Value::Text(other.to_string()),
+            };
+            rec.0.push((f.name.clone(), value));
+        }
+        Some(rec)
+    }
+
+    /// Sessions a write to `model` with `filter` may change: found before the write.
+    async fn affected(&self, ops: &dyn Ops, model: &str, filter: &[Where]) -> StoreResult<Vec<Record>> {
+        match model {
+            "session" => ops.find_many("session", filter, FindMany::default()).await,
+            "user" => {
+                let users = ops.find_many("user", filter, FindMany::default()).await?;
+                let ids: Vec<Value> = users.iter().filter_map(|u| u.get("id").cloned()).collect();
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                ops.find_many("session", &[Where::is_in("userId", ids)], FindMany::default()).await
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+impl MirroredStore {
+    pub fn new(inner: Store, mirror: Mirror) -> Self {
+        Self { inner, mirror }
+    }
+
+    async fn publish_created(&self, session: &Record) -> StoreResult<()> {
+        let user = self.inner.find_one("user", &[Where::eq("id", session.string("userId"))]).await?;
+        match user {
+            Some(u) => self.mirror.put(session, &u).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The verbs for a type with `ops()`, `on_create()`, `before_write()` and `after_write()`:
+/// update and delete remove what they touch from secondary storage, before and after.
+macro_rules! mirrored_ops {
+    ($ty:ty) => {
+        #[async_trait]
+        impl Ops for $ty {
+            async fn create(&self, m: &str, d: Record) -> StoreResult<Record> {
+                self.on_create(m, d).await
+            }
+            async fn update(&self, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
+                let affected = self.before_write(m, w).await?;
+                let r = self.ops().update(m, w, d).await?;
+                self.after_write(affected).await?;
+                Ok(r)
+            }
+            async fn update_many(&self, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
+                let affected = self.before_write(m, w).await?;
+                let r = self.ops().update_many(m, w, d).await?;
+                self.after_write(affected).await?;
+                Ok(r)
+            }
+            async fn delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
+                let affected = self.before_write(m, w).await?;
+                self.ops().delete(m, w).await?;
+                self.after_write(affected).await
+            }
+            async fn delete_many(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
+                let affected = self.before_write(m, w).await?;
+                let r = self.ops().delete_many(m, w).await?;
+                self.after_write(affected).await?;
+                Ok(r)
+            }
+            async fn find_one(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
+                self.ops().find_one(m, w).await
+            }
+            async fn find_many(&self, m: &str, w: &[Where], o: FindMany) -> StoreResult<Vec<Record>> {
+                self.ops().find_many(m, w, o).await
+            }
+            async fn count(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
+                self.ops().count(m, w).await
+            }
+        }
+    };
+}
+
+impl MirroredStore {
+    fn ops(&self) -> &dyn Ops {
+        &*self.inner
+    }
+    async fn before_write(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
+        let affected = self.mirror.affected(self.ops(), m, w).await?;
+        self.mirror.forget(&affected).await?;
+        Ok(affected)
+    }
+    async fn after_write(&self, affected: Vec<Record>) -> StoreResult<()> {
+        // A reader may have republished the old row between our removal and the write. The
+        // write itself is done: a failure here is logged, not reported as the write's.
+        logged("forget after write", self.mirror.forget(&affected).await);
+        Ok(())
+    }
+}
+
+impl MirroredStore {
+    async fn on_create(&self, m: &str, d: Record) -> StoreResult<Record> {
+        let created = self.inner.create(m, d).await?;
+        if m == "session" {
+            // Not published is only slower: the first lookup reads the database and publishes.
+            logged("publish session", self.publish_created(&created).await);
+        }
+        Ok(created)
+    }
+}
+
+mirrored_ops!(MirroredStore);
+
+#[async_trait]
+impl Adapter for MirroredStore {
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        Ok(Box::new(MirroredTx {
+            tx: self.inner.begin().await?,
+            outer: self.inner.clone(),
+            mirror: self.mirror.clone(),
+            created: Mutex::new(Vec::new()),
+            removed: Mutex::new(Vec::new()),
+        }))
+    }
+}
+
+struct MirroredTx {
+    tx: Box<dyn Transaction>,
+    outer: Store,
+    mirror: Mirror,
+    created: Mutex<Vec<Record>>,
+    removed: Mutex<Vec<Record>>,
+}
+
+impl MirroredTx {
+    fn ops(&self) -> &dyn Ops {
+        &*self.tx
+    }
+    async fn before_write(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
+        let affected = self.mirror.affected(self.ops(), m, w).await?;
+        self.mirror.forget(&affected).await?;
+        Ok(affected)
+    }
+    async fn after_write(&self, affected: Vec<Record>) -> StoreResult<()> {
+        self.removed.lock().unwrap_or_else(|p| p.into_inner()).extend(affected);
+        Ok(())
+    }
+}
+
+impl MirroredTx {
+    async fn on_create(&self, m: &str, d: Record) -> StoreResult<Record> {
+        let created = self.tx.create(m, d).await?;
+        if m == "session" {
+            self.created.lock().unwrap_or_else(|p| p.into_inner()).push(created.clone());
+        }
+        Ok(created)
+    }
+}
+
+mirrored_ops!(MirroredTx);
+
+#[async_trait]
+impl Transaction for MirroredTx {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        let this = *self;
+        this.tx.commit().await?;
+        // Committed: what follows is logged on failure, never reported as the commit's.
+        let removed = this.removed.into_inner().unwrap_or_else(|p| p.into_inner());
+        logged("forget after commit", this.mirror.forget(&removed).await);
+        for s in this.created.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            let user = this.outer.find_one("user", &[Where::eq("id", s.string("userId"))]).await;
+            if let Ok(Some(u)) = user {
+                logged("publish session", this.mirror.put(&s, &u).await);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::Plugins;
+    use crate::store::sql::{SqlStore, open};
+    use crate::store::{migrate, now, secondary};
+
+    async fn setup() -> (MirroredStore, Arc<dyn SecondaryStorage>) {
+        let pool = open("sqlite::memory:").await.unwrap();
+        let schema = Arc::new(Schema::better_auth(Plugins { jwt: false, two_factor: false }));
+        migrate::migrate(&pool, &schema, |_| {}).await.unwrap();
+        let url = std::env::var("TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
+        let kv = secondary::open(&url).await.unwrap();
+        let db: Store = Arc::new(SqlStore::new(pool, schema.clone()));
+        (MirroredStore::new(db, Mirror::new(kv.clone(), schema)), kv)
+    }
+
+    fn user(id: &str) -> Record {
+        Record::new()
+            .with("id", id)
+            .with("name", "N")
+            .with("email", format!("{id}@x.io"))
+            .with("emailVerified", false)
+            .with("createdAt", now())
+            .with("updatedAt", now())
+    }
+
+    fn session(user_id: &str) -> Record {
+        let token = crate::crypto::random_id(32);
+        Record::new()
+            .with("id", crate::crypto::random_id(32))
+            .with("expiresAt", now() + chrono::Duration::hours(1))
+            .with("token", token)
+            .with("createdAt", now())
+            .with("updatedAt", now())
+            .with("userId", user_id)
+    }
+
+    async fn active(kv: &Arc<dyn SecondaryStorage>, user_id: &str) -> Vec<String> {
+        let list: Vec<Json> =
+            kv.get(&active_key(user_id)).await.unwrap().map_or(vec![], |t| serde_json::from_str(&t).unwrap());
+        list.iter().map(|e| e["token"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn sessions_are_published_in_better_auths_layout_and_removed_on_revocation() {
+        let (s, kv) = setup().await;
+        let uid = crate::crypto::random_id(32);
+        s.create("user", user(&uid)).await.unwrap();
+        let (a, b) =
+            (s.create("session", session(&uid)).await.unwrap(), s.create("session", session(&uid)).await.unwrap());
+        let pair: Json = serde_json::from_str(&kv.get(&a.string("token")).await.unwrap().unwrap()).unwrap();
+        assert_eq!(pair["session"]["userId"], uid.as_str());
+        assert_eq!(pair["user"]["email"], format!("{uid}@x.io"));
+        assert_eq!(active(&kv, &uid).await, [a.string("token"), b.string("token")]);
+        s.delete("session", &[Where::eq("token", a.string("token"))]).await.unwrap();
+        assert!(kv.get(&a.string("token")).await.unwrap().is_none());
+        assert_eq!(active(&kv, &uid).await, [b.string("token")]);
+        // A change to the user withdraws the user's sessions (the next read republishes).
+        s.update("user", &[Where::eq("id", uid.as_str())], Record::new().with("name", "M")).await.unwrap();
+        assert!(kv.get(&b.string("token")).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn transactions_publish_only_after_commit() {
+        let (s, kv) = setup().await;
+        let uid = crate::crypto::random_id(32);
+        s.create("user", user(&uid)).await.unwrap();
+        let tx = s.begin().await.unwrap();
+        let rolled_back = tx.create("session", session(&uid)).await.unwrap();
+        drop(tx);
+        assert!(kv.get(&rolled_back.string("token")).await.unwrap().is_none());
+        let tx = s.begin().await.unwrap();
+        let kept = tx.create("session", session(&uid)).await.unwrap();
+        assert!(kv.get(&kept.string("token")).await.unwrap().is_none(), "not before commit");
+        tx.commit().await.unwrap();
+        assert!(kv.get(&kept.string("token")).await.unwrap().is_some());
+        let tx = s.begin().await.unwrap();
+        tx.delete_many("session", &[Where::eq("userId", uid.as_str())]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(kv.get(&kept.string("token")).await.unwrap().is_none());
+        assert!(active(&kv, &uid).await.is_empty());
+    }
+}

@@ -1,0 +1,300 @@
+//! `[schema]` in palisade.toml: Better Auth's per-model `modelName`, `fields` (renames) and
+//! `additionalFields`, and `advanced.database.generateId` as `id_strategy`. Checked as the
+//! configuration loads, so a typo is an error that names the model and field, never a silent
+//! no-op.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use super::Value;
+use super::schema::{
+    Field, FieldType, IdStrategy, Model, OnDelete, Plugins, Reference, Schema, parse_date, value_from_json,
+};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(try_from = "RawSchema")]
+pub struct SchemaConfig {
+    pub id_strategy: IdStrategy,
+    pub user: ModelConfig,
+    pub session: ModelConfig,
+    pub account: ModelConfig,
+    pub verification: ModelConfig,
+    /// The jwt plugin's table.
+    pub jwks: ModelConfig,
+    /// The two-factor plugin's table (`twoFactor`).
+    pub two_factor: ModelConfig,
+}
+
+/// `[schema]` as written, before [`SchemaConfig::check`].
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSchema {
+    id_strategy: IdStrategy,
+    user: ModelConfig,
+    session: ModelConfig,
+    account: ModelConfig,
+    verification: ModelConfig,
+    jwks: ModelConfig,
+    two_factor: ModelConfig,
+}
+
+impl TryFrom<RawSchema> for SchemaConfig {
+    type Error = String;
+
+    fn try_from(r: RawSchema) -> Result<Self, String> {
+        let cfg = SchemaConfig {
+            id_strategy: r.id_strategy,
+            user: r.user,
+            session: r.session,
+            account: r.account,
+            verification: r.verification,
+            jwks: r.jwks,
+            two_factor: r.two_factor,
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The table's name (Better Auth's `modelName`).
+    pub model_name: Option<String>,
+    /// Logical field name → column name (Better Auth's `fields`); additional fields too.
+    pub fields: BTreeMap<String, String>,
+    /// Better Auth's `additionalFields`, by logical name. They follow the model's own fields
+    /// in alphabetical order (TOML tables carry no order).
+    pub additional_fields: BTreeMap<String, FieldConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn id() -> String {
+    "id".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldConfig {
+    /// string | number | boolean | date | json | string[] | number[]
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    /// Must be given on sign-up unless there is a default; `not null` in new tables.
+    #[serde(default)]
+    pub required: bool,
+    /// A value of the field's type, written on create when the field is absent.
+    #[serde(default)]
+    pub default: Option<Json>,
+    /// `false`: clients can never set it; it gets its default.
+    #[serde(default = "yes")]
+    pub input: bool,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub references: Option<ReferenceConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceConfig {
+    /// Logical model name (`user`, `session`, …).
+    pub model: String,
+    #[serde(default = "id")]
+    pub field: String,
+    #[serde(default)]
+    pub on_delete: OnDelete,
+}
+
+/// A configured default as a stored value. TOML date-times reach here as figment's
+/// `{"$__toml_private_datetime": "…"}`.
+fn default_value(ty: FieldType, v: &Json) -> Result<Value, String> {
+    if let (FieldType::Date, Some(s)) = (ty, v.get("$__toml_private_datetime").and_then(Json::as_str)) {
+        return parse_date(s).map(Value::Date).ok_or_else(|| format!("{s:?} is not a date-time with a time zone"));
+    }
+    value_from_json(ty, v).map_err(|m| match m.index {
+        Some(i) => format!("element {i} of the default is not a {}", m.expected),
+        None => format!("the default is not a {}", m.expected),
+    })
+}
+
+impl SchemaConfig {
+    /// Each model's logical name with its configuration.
+    fn models(&self) -> [(&'static str, &ModelConfig); 6] {
+        [
+            ("user", &self.user),
+            ("session", &self.session),
+            ("account", &self.account),
+            ("verification", &self.verification),
+            ("jwks", &self.jwks),
+            ("twoFactor", &self.two_factor),
+        ]
+    }
+
+    fn check(&self) -> Result<(), String> {
+        // Every table any plugin may add: renames are checked against the widest schema.
+        let full = Schema::better_auth(Plugins { jwt: true, two_factor: true });
+        for (name, mc) in self.models() {
+            let model = full.model(name).map_err(|e| e.to_string())?;
+            mc.check(model, &full).map_err(|e| format!("[schema] model {name}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl ModelConfig {
+    fn check(&self, model: &Model, full: &Schema) -> Result<(), String> {
+        if self.model_name.as_deref().is_some_and(str::is_empty) {
+            return Err("model_name is empty".into());
+        }
+        for (name, fc) in &self.additional_fields {
+            if model.field(name).is_ok() {
+                return Err(format!("additional field {name} is already a field of the model"));
+            }
+            fc.check(full).map_err(|e| format!("additional field {name}: {e}"))?;
+        }
+        for (logical, column) in &self.fields {
+            if model.field(logical).is_err() && !self.additional_fields.contains_key(logical) {
+                return Err(format!("fields: {logical} is not a field of the model"));
+            }
+            if column.is_empty() {
+                return Err(format!("fields: the column of {logical} is empty"));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, m: &mut Model) {
+        if let Some(table) = &self.model_name {
+            m.table = table.clone();
+        }
+        m.fields.extend(self.additional_fields.iter().map(|(name, fc)| fc.field(name)));
+        for (logical, column) in &self.fields {
+            if let Some(f) = m.field_mut(logical) {
+                f.column = column.clone();
+            }
+        }
+    }
+}
+
+impl FieldConfig {
+    fn check(&self, full: &Schema) -> Result<(), String> {
+        if let Some(d) = &self.default {
+            default_value(self.ty, d)?;
+        }
+        if self.required && !self.input && self.default.is_none() {
+            return Err("required with input = false needs a default".into());
+        }
+        if let Some(r) = &self.references {
+            full.model(&r.model).map_err(|_| format!("references an unknown model {}", r.model))?;
+        }
+        Ok(())
+    }
+
+    fn field(&self, name: &str) -> Field {
+        let mut f = Field::new(name, self.ty, self.required);
+        f.unique = self.unique;
+        f.additional = true;
+        f.input = self.input;
+        // Checked when the configuration loaded.
+        f.default = self.default.as_ref().and_then(|d| default_value(self.ty, d).ok());
+        f.references = self.references.as_ref().map(|r| Reference {
+            model: r.model.clone(),
+            field: r.field.clone(),
+            on_delete: r.on_delete,
+        });
+        f
+    }
+}
+
+impl Schema {
+    /// Better Auth's schema for the enabled plugins, shaped by `[schema]`.
+    pub fn configured(plugins: Plugins, cfg: &SchemaConfig) -> Schema {
+        let mut schema = Schema::better_auth(plugins);
+        for (name, mc) in cfg.models() {
+            if let Some(m) = schema.models.iter_mut().find(|m| m.name == name) {
+                mc.apply(m);
+            }
+        }
+        schema.set_ids(cfg.id_strategy);
+        schema
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+
+    use super::*;
+    use crate::store::migrate;
+    use crate::store::schema::KeyType;
+    use crate::store::sql::Dialect;
+
+    fn load(toml: &str) -> Result<SchemaConfig, String> {
+        Figment::from(Toml::string(toml)).extract().map_err(|e| e.to_string())
+    }
+
+    const ALL: Plugins = Plugins { jwt: true, two_factor: true };
+
+    #[test]
+    fn no_configuration_changes_nothing() {
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+            let configured = Schema::configured(ALL, &load("").unwrap());
+            assert_eq!(migrate::generate(d, &configured), migrate::generate(d, &Schema::better_auth(ALL)));
+        }
+        let sqlite = migrate::generate(Dialect::Sqlite, &Schema::configured(ALL, &SchemaConfig::default()));
+        assert_eq!(
+            sqlite[1],
+            "create table \"session\" (\"id\" text not null primary key, \"expiresAt\" date not null, \"token\" text \
+             not null unique, \"createdAt\" date not null, \"updatedAt\" date not null, \"ipAddress\" text, \
+             \"userAgent\" text, \"userId\" text not null references \"user\" (\"id\") on delete cascade)"
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_model_and_field() {
+        let cases = [
+            ("[user]\nfields = { nope = \"x\" }", "model user: fields: nope is not a field of the model"),
+            ("[user.additional_fields.email]\ntype = \"string\"", "additional field email is already a field"),
+            ("[session.additional_fields.n]\ntype = \"number\"\ndefault = \"x\"", "n: the default is not a number"),
+            (
+                "[user.additional_fields.t]\ntype = \"string[]\"\ndefault = [1]",
+                "element 0 of the default is not a string",
+            ),
+            ("[user.additional_fields.r]\ntype = \"string\"\nrequired = true\ninput = false", "needs a default"),
+            ("[user.additional_fields.o]\ntype = \"string\"\nreferences = { model = \"org\" }", "unknown model org"),
+            ("[user.additional_fields.a]\ntype = \"string\"\nindex = true", "index"),
+            ("[two_factor]\nmodel_name = \"\"", "model twoFactor: model_name is empty"),
+        ];
+        for (toml, says) in cases {
+            let err = load(toml).unwrap_err();
+            assert!(err.contains(says), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn configured_fields_are_typed() {
+        let cfg = load(
+            "id_strategy = \"serial\"\n\
+             [user]\nmodel_name = \"users\"\nfields = { email = \"mail\", born = \"birth\" }\n\
+             [user.additional_fields.born]\ntype = \"date\"\ndefault = 2000-01-02T03:04:05Z\n\
+             [user.additional_fields.seen]\ntype = \"date\"\ndefault = \"2001-02-03\"\n\
+             [session.additional_fields.owner]\ntype = \"string\"\nreferences = { model = \"user\" }\n",
+        )
+        .unwrap();
+        let schema = Schema::configured(Plugins::default(), &cfg);
+        let user = schema.model("user").unwrap();
+        assert_eq!((user.table.as_str(), user.field("email").unwrap().column.as_str()), ("users", "mail"));
+        let born = user.field("born").unwrap();
+        assert_eq!(born.column, "birth");
+        assert_eq!(born.default, parse_date("2000-01-02T03:04:05Z").map(Value::Date));
+        assert_eq!(user.field("seen").unwrap().default, parse_date("2001-02-03T00:00:00Z").map(Value::Date));
+        let owner = schema.model("session").unwrap().field("owner").unwrap();
+        assert_eq!(owner.key, Some(KeyType::Integer), "references to ids follow the strategy");
+    }
+}
