@@ -6,5 +6,6 @@ mod harness;
 mod bad_input;
 mod email_smtp;
 mod flows;
+mod resilience;
 mod schema;
 mod transactions;
