@@ -14,6 +14,7 @@ use super::error::empty_404;
 use crate::auth::RequestMeta;
 use crate::auth::origins::origin_of;
 use crate::error::{ApiError, codes};
+use crate::plugins::cross_domain;
 
 /// An IP address or CIDR range.
 #[derive(Debug, Clone)]
@@ -151,6 +152,11 @@ fn finish(state: &AppState, res: &mut Response, origin: Option<&str>) {
         }
     }
     let exposed: Vec<&str> = ["set-auth-token", "set-auth-jwt"].into_iter().filter(|n| h.contains_key(*n)).collect();
+    let exposed = if state.auth.config.plugins.cross_domain_site_url.is_some() && h.contains_key(header::SET_COOKIE) {
+        [exposed, vec![cross_domain::RESPONSE_HEADER]].concat()
+    } else {
+        exposed
+    };
     if !exposed.is_empty()
         && let Ok(v) = HeaderValue::from_str(&exposed.join(", "))
     {
@@ -162,6 +168,8 @@ fn finish(state: &AppState, res: &mut Response, origin: Option<&str>) {
 }
 
 pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let cross_domain = state.auth.config.plugins.cross_domain_site_url.is_some()
+        && cross_domain::absorb_request_cookies(req.headers_mut());
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let headers = req.headers();
     let ip = client_ip(&state, peer, headers);
@@ -189,6 +197,9 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     req.extensions_mut().insert(meta);
     let mut res = next.run(req).await;
     finish(&state, &mut res, origin.as_deref());
+    if cross_domain {
+        cross_domain::move_set_cookies(res.headers_mut());
+    }
     res
 }
 

@@ -1,5 +1,6 @@
 //! The table of contents of the API (WIRE.md §5).
 
+mod cross_domain;
 mod email;
 mod jwt;
 mod misc;
@@ -44,6 +45,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
             .route("/two-factor/disable", post(two_factor::disable))
             .route("/two-factor/send-otp", post(two_factor::send_otp))
             .route("/two-factor/verify-otp", post(two_factor::verify_otp));
+    }
+    if state.auth.config.plugins.cross_domain_site_url.is_some() {
+        r = r.route("/cross-domain/one-time-token/verify", post(cross_domain::verify_one_time_token));
     }
     if state.auth.jwt.is_some() {
         r = r.route("/token", get(jwt::token)).route("/jwks", get(jwt::jwks));

@@ -1,0 +1,59 @@
+//! The cross-domain plugin (WIRE.md §13) for SPAs on another origin: cookies travel in the
+//! `Better-Auth-Cookie` request header and come back in one `Set-Better-Auth-Cookie` header.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+pub const REQUEST_HEADER: &str = "better-auth-cookie";
+pub const RESPONSE_HEADER: &str = "set-better-auth-cookie";
+
+/// Treats `Better-Auth-Cookie` as (more) `Cookie`, unless the request is authorised by a
+/// bearer token. Returns whether the header was present at all (even empty): then the
+/// response's cookies must be moved by [`move_set_cookies`].
+pub fn absorb_request_cookies(headers: &mut HeaderMap) -> bool {
+    let Some(extra) = headers.get(REQUEST_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string) else {
+        return false;
+    };
+    if !extra.trim().is_empty() && !headers.contains_key(header::AUTHORIZATION) {
+        let merged = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
+            Some(existing) if !existing.is_empty() => format!("{existing}; {extra}"),
+            _ => extra,
+        };
+        if let Ok(v) = HeaderValue::from_str(&merged) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+    true
+}
+
+/// Every `Set-Cookie` becomes part of one `Set-Better-Auth-Cookie`, joined with `", "`.
+pub fn move_set_cookies(headers: &mut HeaderMap) {
+    let cookies: Vec<String> =
+        headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+    headers.remove(header::SET_COOKIE);
+    if !cookies.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cookies.join(", "))
+    {
+        headers.insert(RESPONSE_HEADER, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_cookies_both_ways() {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_HEADER, HeaderValue::from_static("a=1"));
+        h.insert(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert!(absorb_request_cookies(&mut h));
+        assert_eq!(h[header::COOKIE], "b=2; a=1");
+        let mut res = HeaderMap::new();
+        res.append(header::SET_COOKIE, HeaderValue::from_static("x=; Max-Age=0"));
+        res.append(header::SET_COOKIE, HeaderValue::from_static("y=1; Max-Age=5"));
+        move_set_cookies(&mut res);
+        assert!(res.get(header::SET_COOKIE).is_none());
+        assert_eq!(res[RESPONSE_HEADER], "x=; Max-Age=0, y=1; Max-Age=5");
+        assert!(!absorb_request_cookies(&mut HeaderMap::new()));
+    }
+}
