@@ -9,7 +9,9 @@ shared=${PALISADE_SHARED:-$root/../shared}
 conformance="$shared/conformance"
 
 # Conformance files owned by issues that have not landed yet (printed below, never silent).
-SKIP_FILES=${SKIP_FILES-"14-cookie-cache"}
+SKIP_FILES=${SKIP_FILES-""}
+# The cookie-cache configuration run (EXPECT_COOKIE_CACHE=1) belongs to issue 5 (cookie cache not built yet);
+# in the default run, 14-cookie-cache checks the cache-off behaviour.
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -78,6 +80,7 @@ for f in "$conformance"/conformance/*.test.mjs; do
   if [[ " $SKIP_FILES " == *" $n "* ]]; then skipped+=("$n"); else files+=("conformance/$(basename "$f")"); fi
 done
 [ ${#skipped[@]} -eq 0 ] || echo "conformance files left out (other issues): ${skipped[*]}"
+echo "conformance runs left out (other issues): cookie-cache configuration (EXPECT_COOKIE_CACHE=1, issue 5)"
 
 status=0
 step "conformance: default configuration"

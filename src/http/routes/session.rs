@@ -7,6 +7,7 @@ use serde_json::{Value as Json, json};
 use crate::auth::sessions;
 use crate::error::{Result, codes};
 use crate::http::AppState;
+use crate::http::cookies::SESSION_DATA;
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session::{self, Found};
@@ -30,6 +31,10 @@ pub async fn get_session(
                 && sessions::refresh_if_due(&state.auth, &mut cur.session).await?
             {
                 cookies = state.cookies.session(&state.auth.signer, cur.session.token(), false);
+            }
+            // The cookie cache is off: a stray cache cookie is expired, never trusted (WIRE.md §12).
+            if state.cookies.read(&headers, SESSION_DATA).is_some() {
+                cookies.push(state.cookies.clear(SESSION_DATA));
             }
             let mut reply =
                 Reply::json(json!({ "session": cur.session.to_json(), "user": cur.user.to_json() })).cookies(cookies);
