@@ -9,22 +9,9 @@ use crate::error::{Result, codes};
 use crate::mail::{Email, EmailKind};
 use crate::store::{Record, Where, now};
 
-/// Signs in by email and password. An unknown email and a wrong password answer alike and
-/// cost the same scrypt work.
-pub async fn sign_in(
-    auth: &Auth,
-    email: &str,
-    candidate: String,
-    remember_me: bool,
-    meta: &RequestMeta,
-) -> Result<(User, Session)> {
-    let user = authenticate(auth, email, candidate).await?;
-    let session = sessions::create(auth, &*auth.store, user.id(), !remember_me, meta).await?;
-    Ok((user, session))
-}
-
-/// Every check of [`sign_in`] without creating the session: the caller decides what comes
-/// next (a session, or a second factor first).
+/// Signs in by email and password, without creating the session: the caller decides what
+/// comes next (a session, or a second factor first). An unknown email and a wrong password
+/// answer alike and cost the same scrypt work.
 pub async fn authenticate(auth: &Auth, email: &str, candidate: String) -> Result<User> {
     if !is_valid_email(email) {
         return Err(codes::invalid_email());

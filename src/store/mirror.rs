@@ -131,6 +131,13 @@ impl Mirror {
         Some(rec)
     }
 
+    /// Removes, before a write, the sessions it may change; returns them for after the write.
+    async fn withdraw_affected(&self, ops: &dyn Ops, model: &str, filter: &[Where]) -> StoreResult<Vec<Record>> {
+        let affected = self.affected(ops, model, filter).await?;
+        self.forget(&affected).await?;
+        Ok(affected)
+    }
+
     /// Sessions a write to `model` with `filter` may change: found before the write.
     async fn affected(&self, ops: &dyn Ops, model: &str, filter: &[Where]) -> StoreResult<Vec<Record>> {
         match model {
@@ -212,9 +219,7 @@ impl MirroredStore {
         &*self.inner
     }
     async fn before_write(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
-        let affected = self.mirror.affected(self.ops(), m, w).await?;
-        self.mirror.forget(&affected).await?;
-        Ok(affected)
+        self.mirror.withdraw_affected(self.ops(), m, w).await
     }
     async fn after_write(&self, affected: Vec<Record>) -> StoreResult<()> {
         // A reader may have republished the old row between our removal and the write. The
@@ -263,9 +268,7 @@ impl MirroredTx {
         &*self.tx
     }
     async fn before_write(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
-        let affected = self.mirror.affected(self.ops(), m, w).await?;
-        self.mirror.forget(&affected).await?;
-        Ok(affected)
+        self.mirror.withdraw_affected(self.ops(), m, w).await
     }
     async fn after_write(&self, affected: Vec<Record>) -> StoreResult<()> {
         self.removed.lock().unwrap_or_else(|p| p.into_inner()).extend(affected);

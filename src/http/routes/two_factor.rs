@@ -127,13 +127,7 @@ pub async fn verify_totp(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
-    let code = f.string("code");
-    let trust = f.opt_bool("trustDevice").unwrap_or(false);
-    f.finish()?;
-    let who = subject(&state, &headers).await?;
-    let v = tf::verify(&state.auth, who, Method::Totp(code), trust, &meta, now()).await?;
-    Ok(verified_reply(&state, v))
+    verify_code(&state, &meta, &headers, body, Method::Totp).await
 }
 
 pub async fn verify_backup_code(
@@ -194,11 +188,22 @@ pub async fn verify_otp(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
+    verify_code(&state, &meta, &headers, body, Method::Otp).await
+}
+
+/// `{code, trustDevice?}` checked as a TOTP or emailed code, for a session or a challenge.
+async fn verify_code(
+    state: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    body: RawBody,
+    method: fn(String) -> Method,
+) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let code = f.string("code");
     let trust = f.opt_bool("trustDevice").unwrap_or(false);
     f.finish()?;
-    let who = subject(&state, &headers).await?;
-    let v = tf::verify(&state.auth, who, Method::Otp(code), trust, &meta, now()).await?;
-    Ok(verified_reply(&state, v))
+    let who = subject(state, headers).await?;
+    let v = tf::verify(&state.auth, who, method(code), trust, meta, now()).await?;
+    Ok(verified_reply(state, v))
 }
