@@ -13,6 +13,7 @@ use crate::http::{AppState, router};
 use crate::mail::Mailer;
 use crate::plugins::jwt::JwtIssuer;
 use crate::store::cache::CachedStore;
+use crate::store::hooks::{self, HookedStore, Hooks};
 use crate::store::mirror::{Mirror, MirroredStore};
 use crate::store::schema::Plugins;
 use crate::store::secondary;
@@ -57,9 +58,17 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     opts.open(path)?.write_all(contents.as_bytes())
 }
 
-pub fn schema_for(cfg: &Config) -> Schema {
+/// The schema of a configuration; `app_user_id` adds `user.userId` (a user after-create hook).
+pub fn schema_for(cfg: &Config, app_user_id: bool) -> Schema {
     let plugins = Plugins { jwt: cfg.plugins.jwt.enabled, two_factor: cfg.plugins.two_factor.enabled };
-    Schema::configured(plugins, &cfg.schema)
+    let mut schema = Schema::configured(plugins, &cfg.schema);
+    if app_user_id || hooks::config_sets_app_user_id(&cfg.hooks) {
+        schema.add_app_user_id();
+    }
+    if cfg.rate_limit.storage == crate::config::RateLimitStorage::Database {
+        schema.add_rate_limit();
+    }
+    schema
 }
 
 fn check_supported(cfg: &Config) -> Result<String, String> {
@@ -78,6 +87,7 @@ pub enum OnSchema {
 /// Opens the database and brings or checks its schema.
 pub async fn open_store(
     cfg: &Config,
+    schema: Arc<Schema>,
     on_schema: OnSchema,
     progress: impl Fn(&str),
 ) -> Result<(SqlStore, Arc<Schema>, Vec<String>), String> {
@@ -86,7 +96,6 @@ pub async fn open_store(
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data_dir: {e}"))?;
     }
     let pool = sql::open(&url).await.map_err(|e| format!("database: {e}"))?;
-    let schema = Arc::new(schema_for(cfg));
     let applied = match on_schema {
         OnSchema::Migrate => migrate::migrate(&pool, &schema, progress).await.map_err(|e| e.to_string())?,
         OnSchema::Require => {
@@ -106,10 +115,24 @@ pub async fn open_store(
 
 /// Builds the shared context from a configuration.
 pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
+    build_with(cfg, Hooks::new()).await
+}
+
+/// Builds the shared context with database hooks written in Rust (library mode); they run
+/// after the configured SQL hooks of the same model and event.
+pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, String> {
     let secret = resolve_secret(&cfg)?;
+    let schema = Arc::new(schema_for(&cfg, rust_hooks.sets_app_user_id()));
+    let hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
     // The embedded SQLite default migrates itself; shared servers are migrated explicitly.
     let on_schema = if cfg.database_url().starts_with("sqlite:") { OnSchema::Migrate } else { OnSchema::Require };
-    let (store, schema, _) = open_store(&cfg, on_schema, |s| tracing::info!(statement = %s, "migrating")).await?;
+    let progress = |s: &str| tracing::info!(statement = %s, "migrating");
+    let (store, schema, _) = open_store(&cfg, schema, on_schema, progress).await?;
+    let store: Store = if hooks.is_empty() {
+        Arc::new(store)
+    } else {
+        Arc::new(HookedStore::new(Arc::new(store), hooks, schema.clone()))
+    };
     let base_url = cfg.base_url();
     let mut origins = TrustedOrigins::new(&base_url, &cfg.trusted_origins);
     if let Some(site) = &cfg.plugins.cross_domain_site_url {
@@ -125,7 +148,7 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
         )
     });
     let mailer = Mailer::from_config(&cfg)?;
-    let (store, mirror) = layer_store(&cfg, Arc::new(store), &schema).await?;
+    let (store, mirror) = layer_store(&cfg, store, &schema).await?;
     Ok(Arc::new(Auth {
         base_url,
         store,
@@ -155,8 +178,17 @@ async fn layer_store(cfg: &Config, db: Store, schema: &Arc<Schema>) -> Result<(S
 
 /// Serves until SIGINT/SIGTERM. `ready` receives the bound address (tests bind port 0).
 pub async fn serve(cfg: Config, ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> Result<(), String> {
+    serve_with(cfg, Hooks::new(), ready).await
+}
+
+/// [`serve`] with database hooks written in Rust.
+pub async fn serve_with(
+    cfg: Config,
+    hooks: Hooks,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), String> {
     let listen = cfg.listen.clone();
-    let auth = build(cfg).await?;
+    let auth = build_with(cfg, hooks).await?;
     let app = router(AppState::new(auth.clone())?);
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -36,6 +36,9 @@ pub struct Config {
     /// Table and column names, additional fields, id strategy (`src/store/schema_config.rs`).
     #[serde(default)]
     pub schema: crate::store::schema_config::SchemaConfig,
+    /// SQL run inside the auth write's transaction, per model and event (`src/store/hooks.rs`).
+    #[serde(default)]
+    pub hooks: crate::store::hooks::HooksConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +117,8 @@ pub enum RateLimitStorage {
     #[default]
     Memory,
     SecondaryStorage,
+    /// Better Auth's `rateLimit` table, shared by every node on the database.
+    Database,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +200,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             plugins: PluginsConfig::default(),
             schema: Default::default(),
+            hooks: Default::default(),
         }
     }
 }

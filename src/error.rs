@@ -1,21 +1,22 @@
 //! One error type for the whole crate: Better Auth's `{message, code}` with an HTTP status.
 //! Domain code returns it; `http::error` renders it (WIRE.md §1).
 
+use std::borrow::Cow;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
     /// `None` for the few Better Auth errors that carry no code (WIRE.md §1).
-    pub code: Option<&'static str>,
+    pub code: Option<Cow<'static, str>>,
     pub message: String,
 }
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code: Some(code), message: message.into() }
+    pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self { status, code: Some(code.into()), message: message.into() }
     }
 
     pub fn without_code(status: u16, message: impl Into<String>) -> Self {
@@ -39,7 +40,7 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code.unwrap_or("-"), self.message)
+        write!(f, "{} {}: {}", self.status, self.code.as_deref().unwrap_or("-"), self.message)
     }
 }
 

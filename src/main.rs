@@ -66,11 +66,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             let cfg = load(config)?;
             if dry_run {
                 let pool = sql::open(&cfg.database_url()).await.map_err(|e| e.to_string())?;
-                let steps = migrate::plan(&pool, &app::schema_for(&cfg)).await.map_err(|e| e.to_string())?;
+                let steps = migrate::plan(&pool, &app::schema_for(&cfg, false)).await.map_err(|e| e.to_string())?;
                 print_steps(&steps, "would run");
             } else {
-                let (_, _, steps) =
-                    app::open_store(&cfg, app::OnSchema::Migrate, |s| out(&format!("applying: {s};"))).await?;
+                let (_, _, steps) = app::open_store(
+                    &cfg,
+                    std::sync::Arc::new(app::schema_for(&cfg, false)),
+                    app::OnSchema::Migrate,
+                    |s| out(&format!("applying: {s};")),
+                )
+                .await?;
                 out(&format!("{} change(s) applied; schema is up to date", steps.len()));
             }
             Ok(())
@@ -82,7 +87,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "mysql" | "mariadb" => Dialect::Mysql,
                 other => return Err(format!("unknown dialect {other:?} (sqlite, postgres, mysql)")),
             };
-            for s in migrate::generate(d, &app::schema_for(&load(config)?)) {
+            for s in migrate::generate(d, &app::schema_for(&load(config)?, false)) {
                 out(&format!("{s};"));
             }
             Ok(())

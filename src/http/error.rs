@@ -16,7 +16,7 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::Map::new();
         body.insert("message".into(), self.message.into());
         if let Some(code) = self.code {
-            body.insert("code".into(), code.into());
+            body.insert("code".into(), code.into_owned().into());
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         json_response(status, serde_json::Value::Object(body).to_string())

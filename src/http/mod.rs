@@ -41,6 +41,7 @@ impl AppState {
             Some(Arc::new(match (cfg.rate_limit.storage, &auth.mirror) {
                 (RateLimitStorage::Memory, _) => RateLimiter::new(window, max),
                 (RateLimitStorage::SecondaryStorage, Some(m)) => RateLimiter::shared(window, max, m.storage()),
+                (RateLimitStorage::Database, _) => RateLimiter::database(window, max, auth.store.clone()),
                 (RateLimitStorage::SecondaryStorage, None) => {
                     return Err("rate_limit.storage = \"secondary-storage\" needs [secondary_storage] url".into());
                 }

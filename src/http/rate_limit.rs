@@ -5,15 +5,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::store::StoreResult;
 use crate::store::secondary::SecondaryStorage;
+use crate::store::{Ops, Record, Store, StoreError, StoreResult, Where};
 
 pub struct RateLimiter {
     window: Duration,
     max: u64,
     buckets: Mutex<HashMap<String, Bucket>>,
-    /// Counters shared by every node (secondary storage), instead of this process's memory.
-    shared: Option<Arc<dyn SecondaryStorage>>,
+    /// Where counters live when every node must share them, instead of this process's memory.
+    shared: Shared,
+}
+
+enum Shared {
+    None,
+    Secondary(Arc<dyn SecondaryStorage>),
+    Database(Store),
 }
 
 struct Bucket {
@@ -39,13 +45,23 @@ const PRUNE_ABOVE: usize = 50_000;
 
 impl RateLimiter {
     pub fn new(window_secs: u64, max: u64) -> Self {
-        Self { window: Duration::from_secs(window_secs), max, buckets: Mutex::new(HashMap::new()), shared: None }
+        Self {
+            window: Duration::from_secs(window_secs),
+            max,
+            buckets: Mutex::new(HashMap::new()),
+            shared: Shared::None,
+        }
     }
 
     /// Counts in secondary storage: an atomic increment per window, so that several
     /// processes enforce one limit.
     pub fn shared(window_secs: u64, max: u64, storage: Arc<dyn SecondaryStorage>) -> Self {
-        Self { shared: Some(storage), ..Self::new(window_secs, max) }
+        Self { shared: Shared::Secondary(storage), ..Self::new(window_secs, max) }
+    }
+
+    /// Counts in the database's `rateLimit` table (Better Auth's layout), shared by every node.
+    pub fn database(window_secs: u64, max: u64, store: Store) -> Self {
+        Self { shared: Shared::Database(store), ..Self::new(window_secs, max) }
     }
 
     fn limits(&self, path: &str) -> (Duration, u64) {
@@ -57,23 +73,25 @@ impl RateLimiter {
 
     /// Counts the request; `Ok(Err(seconds))` to wait when over the limit.
     pub async fn check(&self, ip: &str, path: &str) -> StoreResult<Result<(), u64>> {
-        let Some(storage) = &self.shared else {
-            return Ok(self.check_memory(ip, path));
-        };
         let (window, max) = self.limits(path);
-        let (count, left) = storage.hit(&format!("{ip}|{path}"), window.as_secs()).await?;
-        Ok(if count > max { Err(left.max(1)) } else { Ok(()) })
+        let key = format!("{ip}|{path}");
+        match &self.shared {
+            Shared::None => Ok(self.check_memory(&key, window, max)),
+            Shared::Secondary(storage) => {
+                let (count, left) = storage.hit(&key, window.as_secs()).await?;
+                Ok(if count > max { Err(left.max(1)) } else { Ok(()) })
+            }
+            Shared::Database(store) => check_database(&**store, &key, window, max).await,
+        }
     }
 
-    fn check_memory(&self, ip: &str, path: &str) -> Result<(), u64> {
-        let (window, max) = self.limits(path);
+    fn check_memory(&self, key: &str, window: Duration, max: u64) -> Result<(), u64> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > PRUNE_ABOVE {
             buckets.retain(|_, b| now.duration_since(b.last) < b.window);
         }
-        let key = format!("{ip}|{path}");
-        let b = buckets.entry(key).or_insert(Bucket { count: 0, last: now, window });
+        let b = buckets.entry(key.to_string()).or_insert(Bucket { count: 0, last: now, window });
         let since = now.duration_since(b.last);
         if b.count > 0 && since >= window {
             b.count = 0;
@@ -86,6 +104,36 @@ impl RateLimiter {
         b.last = now;
         Ok(())
     }
+}
+
+/// Compare-and-set on the row of `key`: the update names the count and time it read, so of two
+/// nodes counting at once one wins and the other reads again. Same window rule as in memory.
+async fn check_database(store: &dyn Ops, key: &str, window: Duration, max: u64) -> StoreResult<Result<(), u64>> {
+    const TRIES: usize = 16;
+    let now = chrono::Utc::now().timestamp_millis();
+    let window_ms = window.as_millis() as i64;
+    for _ in 0..TRIES {
+        let Some(row) = store.find_one("rateLimit", &[Where::eq("key", key)]).await? else {
+            let row = Record::new().with("key", key).with("count", 1i64).with("lastRequest", now);
+            match store.create("rateLimit", row).await {
+                Err(StoreError::Unique(_)) => continue,
+                other => return other.map(|_| Ok(())),
+            }
+        };
+        let (count, last) = (row.int("count").unwrap_or(0), row.int("lastRequest").unwrap_or(0));
+        let since = now - last;
+        let restart = since >= window_ms;
+        if !restart && count as u64 >= max {
+            return Ok(Err(((window_ms - since) as u64).div_ceil(1000).max(1)));
+        }
+        let next = Record::new().with("count", if restart { 1 } else { count + 1 }).with("lastRequest", now);
+        let read = [Where::eq("key", key), Where::eq("count", count), Where::eq("lastRequest", last)];
+        if store.update_many("rateLimit", &read, next).await? > 0 {
+            return Ok(Ok(()));
+        }
+    }
+    // Still contended after every try: refuse rather than count past the limit.
+    Ok(Err(1))
 }
 
 #[cfg(test)]
@@ -127,5 +175,51 @@ mod tests {
         three_per_window_then_wait(RateLimiter::shared(10, 100, crate::store::secondary::open(&url).await.unwrap()))
             .await;
         assert!(one.check(&other, "/sign-in/email").await.unwrap().is_ok());
+    }
+}
+
+#[cfg(test)]
+mod database_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::schema::Plugins;
+    use crate::store::sql::{Dialect, SqlStore, open};
+    use crate::store::{Schema, migrate, tests::fresh_database};
+
+    async fn limiter(url: &str) -> RateLimiter {
+        let mut schema = Schema::better_auth(Plugins { jwt: false, two_factor: false });
+        schema.add_rate_limit();
+        let schema = Arc::new(schema);
+        let pool = open(url).await.unwrap();
+        migrate::migrate(&pool, &schema, |_| {}).await.unwrap();
+        RateLimiter::database(10, 100, Arc::new(SqlStore::new(pool, schema)))
+    }
+
+    /// Two nodes on one database, 24 concurrent sign-in attempts from one IP: exactly the 3
+    /// the rule allows get through, on every backend.
+    #[tokio::test]
+    async fn database_counts_are_shared_and_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+            let url = match d {
+                Dialect::Sqlite => format!("sqlite://{}/rl.db", dir.path().display()),
+                _ => fresh_database(d).await,
+            };
+            let (a, b) = (Arc::new(limiter(&url).await), Arc::new(limiter(&url).await));
+            let mut tasks = Vec::new();
+            for i in 0..24 {
+                let rl = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tasks.push(tokio::spawn(async move { rl.check("10.0.0.1", "/sign-in/email").await.unwrap() }));
+            }
+            let mut passed = 0;
+            for t in tasks {
+                passed += usize::from(t.await.unwrap().is_ok());
+            }
+            assert_eq!(passed, 3, "{d:?}");
+            let wait = a.check("10.0.0.1", "/sign-in/email").await.unwrap().unwrap_err();
+            assert!((1..=10).contains(&wait), "{d:?}: {wait}");
+            assert!(b.check("10.0.0.2", "/sign-in/email").await.unwrap().is_ok(), "{d:?}: per IP");
+        }
     }
 }

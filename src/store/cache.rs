@@ -141,6 +141,12 @@ macro_rules! cached_ops {
                 self.on_write(m);
                 r
             }
+            async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
+                // Raw SQL may touch any cached row.
+                let r = self.ops().sql(q, p).await;
+                KEYS.iter().for_each(|(m, _)| self.on_write(m));
+                r
+            }
         }
     };
 }

@@ -54,6 +54,7 @@ fn column_type(d: Dialect, f: &Field) -> &'static str {
         (Dialect::Sqlite, FieldType::Number | FieldType::Boolean) => "integer",
         (Dialect::Sqlite, FieldType::Date) => "date",
         (Dialect::Postgres, FieldType::String) => "text",
+        (Dialect::Postgres | Dialect::Mysql, FieldType::Number) if f.bigint => "bigint",
         (Dialect::Postgres, FieldType::Number) => "integer",
         (Dialect::Postgres, FieldType::Boolean) => "boolean",
         (Dialect::Postgres, FieldType::Date) => "timestamptz",

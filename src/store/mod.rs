@@ -3,6 +3,7 @@
 //! connector}`. All auth logic goes through [`Ops`]; backends build SQL per dialect.
 
 pub mod cache;
+pub mod hooks;
 pub mod migrate;
 pub mod mirror;
 pub mod schema;
@@ -225,10 +226,16 @@ pub enum StoreError {
     /// A backing service (database or secondary storage) cannot be reached right now.
     #[error("{0} is unavailable")]
     Unavailable(String),
+    /// A database hook refused the write; the error goes to the client as it is.
+    #[error("refused by a hook: {0}")]
+    Refused(ApiError),
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Refused(err) = e {
+            return err;
+        }
         if let StoreError::Unavailable(what) = &e {
             tracing::error!(%what, "backing service unavailable");
             return ApiError::new(
@@ -255,6 +262,12 @@ pub trait Ops: Send + Sync {
     async fn update_many(&self, model: &str, filter: &[Where], data: Record) -> StoreResult<u64>;
     async fn delete(&self, model: &str, filter: &[Where]) -> StoreResult<()>;
     async fn delete_many(&self, model: &str, filter: &[Where]) -> StoreResult<u64>;
+    /// Runs configured SQL (hooks, app tables) with `:name` parameters taken from `params`;
+    /// returns its rows by column name. Writes made this way bypass caches of auth rows.
+    async fn sql(&self, sql: &str, params: &Record) -> StoreResult<Vec<Record>> {
+        let _ = (sql, params);
+        Err(StoreError::Database("this store does not run SQL".into()))
+    }
 }
 
 /// A unit of work: every write through it commits together or not at all.
@@ -271,4 +284,4 @@ pub trait Adapter: Ops {
 pub type Store = Arc<dyn Adapter>;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -99,6 +99,8 @@ pub struct Field {
     pub additional: bool,
     /// For additional fields: whether clients may set it (sign-up, update-user).
     pub input: bool,
+    /// A `number` stored as a 64-bit integer (Better Auth's `bigint: true`).
+    pub bigint: bool,
 }
 
 impl Field {
@@ -115,6 +117,7 @@ impl Field {
             default: None,
             additional: false,
             input: true,
+            bigint: false,
         }
     }
 
@@ -331,6 +334,41 @@ impl Schema {
         let mut schema = Schema { models, ids: IdStrategy::Default };
         schema.set_ids(IdStrategy::Default);
         schema
+    }
+
+    /// Adds `user.userId`, the app's canonical id for the user (set by the user's after-create
+    /// hook, as the Convex component keeps it); indexed, never settable by clients.
+    pub fn add_app_user_id(&mut self) {
+        let Some(user) = self.models.iter_mut().find(|m| m.name == "user") else { return };
+        if user.field(super::hooks::APP_USER_ID).is_err() {
+            let mut f = Field::new(super::hooks::APP_USER_ID, FieldType::String, false);
+            f.index = true;
+            f.additional = true;
+            f.input = false;
+            user.fields.push(f);
+        }
+    }
+
+    /// Adds Better Auth's `rateLimit` table (`rate_limit.storage = "database"`).
+    pub fn add_rate_limit(&mut self) {
+        if self.model("rateLimit").is_ok() {
+            return;
+        }
+        let mut m = model(
+            "rateLimit",
+            &[
+                F("key", FieldType::String, true),
+                F("count", FieldType::Number, true),
+                F("lastRequest", FieldType::Number, true),
+            ],
+        );
+        mark(&mut m, "key", true, false);
+        if let Some(f) = m.field_mut("lastRequest") {
+            f.bigint = true;
+        }
+        self.models.push(m);
+        let ids = self.ids;
+        self.set_ids(ids);
     }
 
     pub fn model(&self, name: &str) -> Result<&Model, StoreError> {

@@ -56,12 +56,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_hooked(tweak, palisade::store::hooks::Hooks::new()).await
+}
+
+/// The server with database hooks written in Rust.
+pub async fn spawn_hooked(tweak: impl FnOnce(&mut Config), hooks: palisade::store::hooks::Hooks) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cfg = config(dir.path());
     tweak(&mut cfg);
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        if let Err(e) = palisade::app::serve(cfg, Some(tx)).await {
+        if let Err(e) = palisade::app::serve_with(cfg, hooks, Some(tx)).await {
             panic!("server failed: {e}");
         }
     });

@@ -6,6 +6,8 @@ mod harness;
 mod bad_input;
 mod email_smtp;
 mod flows;
+mod hooks;
+mod notes_example;
 mod resilience;
 mod schema;
 mod transactions;

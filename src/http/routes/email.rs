@@ -93,7 +93,7 @@ pub async fn verify_email(State(state): State<AppState>, Query(q): Query<Vec<(St
         (Ok(_), Some(cb)) => Ok(Reply::redirect(&cb)),
         (Ok(_), None) => Ok(Reply::json(json!({ "status": true, "user": Json::Null }))),
         (Err(e), Some(cb)) if e.status < 500 => {
-            Ok(Reply::redirect(&with_param(&cb, "error", e.code.unwrap_or("INVALID_TOKEN"))))
+            Ok(Reply::redirect(&with_param(&cb, "error", e.code.as_deref().unwrap_or("INVALID_TOKEN"))))
         }
         (Err(e), _) => Err(e),
     }

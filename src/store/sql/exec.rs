@@ -11,7 +11,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, TypeInfo, ValueRef};
+use sqlx::{Column, Row, TypeInfo, ValueRef};
 use tokio::sync::Mutex;
 
 use super::{Dialect, db_err};
@@ -26,6 +26,8 @@ pub trait Exec: Send + Sync {
     async fn exec(&self, sql: String, values: Values) -> StoreResult<u64>;
     /// Runs an INSERT; with `id`, returns the id the database generated for the row.
     async fn insert(&self, sql: String, values: Values, id: Option<&Field>) -> StoreResult<Option<Value>>;
+    /// Rows of configured SQL (hooks), by column name; integers and text are read, as text.
+    async fn fetch_raw(&self, sql: String, values: Values) -> StoreResult<Vec<Record>>;
 }
 
 #[derive(Clone)]
@@ -241,6 +243,18 @@ fn records<R>(
         .collect()
 }
 
+fn raw_records<R: Row>(rows: Vec<R>, decode: fn(&R, usize, &Field) -> StoreResult<Value>) -> StoreResult<Vec<Record>> {
+    let text = Field::new("", FieldType::String, false);
+    rows.iter()
+        .map(|row| {
+            let cols = row.columns().iter().enumerate();
+            cols.map(|(i, c)| Ok((c.name().to_string(), decode(row, i, &text)?)))
+                .collect::<StoreResult<_>>()
+                .map(Record)
+        })
+        .collect()
+}
+
 /// One implementation for a pool and for a transaction: `$conn` yields the executor.
 macro_rules! exec_impl {
     ($self:ident, $conn:ident => $run:expr) => {{
@@ -348,6 +362,13 @@ async fn fetch_on(conn: Conn<'_>, sql: String, values: Values, fields: &[Field])
     exec_impl!(conn, c => {
         let rows = bind_values!(sql, values).fetch_all(&mut *c).await.map_err(map_sqlx)?;
         records(rows, fields, decode_for(&*c))
+    })
+}
+
+async fn fetch_raw_on(conn: Conn<'_>, sql: String, values: Values) -> StoreResult<Vec<Record>> {
+    exec_impl!(conn, c => {
+        let rows = bind_values!(sql, values).fetch_all(&mut *c).await.map_err(map_sqlx)?;
+        raw_records(rows, decode_for(&*c))
     })
 }
 
@@ -464,6 +485,9 @@ macro_rules! exec_via {
             }
             async fn insert(&self, sql: String, values: Values, id: Option<&Field>) -> StoreResult<Option<Value>> {
                 $on!(self, c => insert_on(c, sql, values, id).await)
+            }
+            async fn fetch_raw(&self, sql: String, values: Values) -> StoreResult<Vec<Record>> {
+                $on!(self, c => fetch_raw_on(c, sql, values).await)
             }
         }
     };

@@ -4,6 +4,7 @@
 //! SQLite; native timestamps and booleans on PostgreSQL and MySQL.
 
 mod exec;
+mod named;
 
 use std::sync::Arc;
 
@@ -321,6 +322,27 @@ impl<E: Exec> Ops for SqlOps<E> {
         let (sql, values) = d.build(&q);
         self.exec.exec(sql, values).await
     }
+
+    async fn sql(&self, sql: &str, params: &Record) -> StoreResult<Vec<Record>> {
+        let (text, names) = named::rewrite(self.dialect, sql);
+        let mut values = Vec::with_capacity(names.len());
+        for name in &names {
+            let v = params.get(name).ok_or_else(|| db_err(format!("unknown parameter :{name}")))?;
+            values.push(encode(self.dialect, &Field::new(name, plain_type(v), false), v));
+        }
+        self.exec.fetch_raw(text, Values(values)).await
+    }
+}
+
+/// The column type a free-standing parameter is bound as.
+fn plain_type(v: &Value) -> FieldType {
+    match v {
+        Value::Null | Value::Text(_) => FieldType::String,
+        Value::Bool(_) => FieldType::Boolean,
+        Value::Int(_) => FieldType::Number,
+        Value::Date(_) => FieldType::Date,
+        Value::Json(_) => FieldType::Json,
+    }
 }
 
 /// The SQL-backed store on any of the three dialects.
@@ -367,6 +389,9 @@ macro_rules! delegate_ops {
             }
             async fn delete_many(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
                 self.$inner.delete_many(m, w).await
+            }
+            async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
+                self.$inner.sql(q, p).await
             }
         }
     };

@@ -1,0 +1,232 @@
+//! Database hooks run inside the auth write's transaction, on SQLite, PostgreSQL and MariaDB:
+//! SQL hooks from the configuration keep an app table in step, refuse or rewrite a write, and
+//! a hook that fails leaves no row of its operation behind (counted, table by table).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use palisade::app::{self, OnSchema};
+use palisade::config::Config;
+use palisade::error::ApiError;
+use palisade::store::hooks::{Event, Hooks, ModelHooksConfig};
+use palisade::store::schema::Plugins;
+use palisade::store::sql::{Dialect, Pool, SqlStore, open};
+use palisade::store::{Ops, Record, Schema, Value};
+use serde_json::json;
+
+use crate::harness::{TestApp, spawn_hooked};
+
+const BACKENDS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+
+/// A fresh database with the app's own tables; returns its URL (`None`: the temp-dir SQLite file).
+async fn app_database(d: Dialect) -> (Option<String>, Pool) {
+    let server = match d {
+        Dialect::Sqlite => {
+            let dir = tempfile::tempdir().unwrap().keep();
+            let url = format!("sqlite://{}/app.db", dir.display());
+            let pool = open(&url).await.unwrap();
+            create_app_tables(&pool, "INTEGER PRIMARY KEY AUTOINCREMENT").await;
+            return (Some(url), pool);
+        }
+        Dialect::Postgres => std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432".into()),
+        Dialect::Mysql => std::env::var("TEST_MYSQL_URL").unwrap_or("mysql://root@127.0.0.1:3306".into()),
+    };
+    let name = format!("palisade_t_{}", palisade::crypto::random_id(12).to_lowercase());
+    let admin = open(&format!("{server}/test")).await.expect("database server reachable");
+    admin.execute_raw(&format!("create database {name}")).await.unwrap();
+    admin.close().await;
+    let url = format!("{server}/{name}");
+    let pool = open(&url).await.unwrap();
+    let key = if d == Dialect::Postgres { "SERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY AUTO_INCREMENT" };
+    create_app_tables(&pool, key).await;
+    (Some(url), pool)
+}
+
+async fn create_app_tables(pool: &Pool, key: &str) {
+    pool.execute_raw(&format!("CREATE TABLE app_users (id {key}, email VARCHAR(255) UNIQUE, name VARCHAR(255))"))
+        .await
+        .unwrap();
+    pool.execute_raw("CREATE TABLE app_logins (user_id VARCHAR(255), session_id VARCHAR(255))").await.unwrap();
+}
+
+/// Serves `cfg` on the database at `url`, migrating it first as an operator would.
+async fn serve(url: Option<String>, tweak: impl FnOnce(&mut Config), hooks: Hooks) -> TestApp {
+    let url2 = url.clone();
+    let app = spawn_hooked(
+        move |cfg| {
+            cfg.database.url = url2;
+            tweak(cfg);
+        },
+        hooks,
+    )
+    .await;
+    let _ = url;
+    app
+}
+
+async fn migrate(url: &str, tweak: &dyn Fn(&mut Config), app_user_id: bool) {
+    let mut cfg = Config { database: palisade::config::DatabaseConfig { url: Some(url.into()) }, ..Default::default() };
+    tweak(&mut cfg);
+    let schema = Arc::new(app::schema_for(&cfg, app_user_id));
+    app::open_store(&cfg, schema, OnSchema::Migrate, |_| {}).await.unwrap();
+}
+
+/// A store on `pool` for the test's own SQL.
+fn raw(pool: &Pool) -> SqlStore {
+    SqlStore::new(pool.clone(), Arc::new(Schema::better_auth(Plugins { jwt: false, two_factor: false })))
+}
+
+async fn count(pool: &Pool, table: &str) -> i64 {
+    let store = raw(pool);
+    let q = match pool.dialect() {
+        Dialect::Mysql => format!("SELECT COUNT(*) AS n FROM `{table}`"),
+        _ => format!("SELECT COUNT(*) AS n FROM \"{table}\""),
+    };
+    let rows = store.sql(&q, &Record::new()).await.unwrap();
+    rows[0].string("n").parse().unwrap()
+}
+
+async fn counts(pool: &Pool) -> [i64; 5] {
+    [
+        count(pool, "user").await,
+        count(pool, "account").await,
+        count(pool, "session").await,
+        count(pool, "app_users").await,
+        count(pool, "app_logins").await,
+    ]
+}
+
+fn sql_hooks(cfg: &mut Config) {
+    let user = ModelHooksConfig {
+        before_create: Some(
+            "SELECT upper(:name) AS name, \
+             CASE WHEN :email LIKE '%@blocked.test' THEN 'DOMAIN_BLOCKED' END AS error_code, \
+             'Sign-ups from this domain are closed' AS error_message, 403 AS error_status"
+                .into(),
+        ),
+        after_create: Some("INSERT INTO app_users (email, name) VALUES (:email, :name) RETURNING id".into()),
+        after_update: Some("UPDATE app_users SET name = :name WHERE id = CAST(:userId AS INTEGER)".into()),
+        before_delete: Some("DELETE FROM app_users WHERE id = CAST(:userId AS INTEGER)".into()),
+        ..Default::default()
+    };
+    let session = ModelHooksConfig {
+        after_create: Some("INSERT INTO app_logins (user_id, session_id) VALUES (:userId, :id)".into()),
+        ..Default::default()
+    };
+    cfg.hooks.insert("user".into(), user);
+    cfg.hooks.insert("session".into(), session);
+}
+
+async fn sql_hooks_on(d: Dialect) {
+    let (url, pool) = app_database(d).await;
+    if d != Dialect::Sqlite {
+        migrate(url.as_deref().unwrap(), &sql_hooks, false).await;
+    }
+    let app = serve(url, sql_hooks, Hooks::new()).await;
+    let body = json!({"email": "ann@example.com", "password": "password-123", "name": "Ann"});
+    let r = app.post("/sign-up/email", body, None).await;
+    assert_eq!(r.status, 200, "{d:?}: {}", r.text);
+    let user = &r.json()["user"];
+    assert_eq!(user["name"], "ANN", "{d:?}: the before hook rewrote the name");
+    let app_id = user["userId"].as_str().expect("userId is the app's id").to_string();
+    let store = raw(&pool);
+    let rows = store.sql("SELECT name FROM app_users WHERE email = 'ann@example.com'", &Record::new()).await.unwrap();
+    assert_eq!(rows[0].str("name"), Some("ANN"));
+    assert_eq!(counts(&pool).await, [1, 1, 1, 1, 1], "{d:?}");
+
+    // A before hook refuses: the client gets its status, code and message; nothing is written.
+    let body = json!({"email": "bo@blocked.test", "password": "password-123", "name": "Bo"});
+    let r = app.post("/sign-up/email", body, None).await;
+    assert_eq!(r.status, 403, "{d:?}: {}", r.text);
+    assert_eq!(r.json(), json!({"message": "Sign-ups from this domain are closed", "code": "DOMAIN_BLOCKED"}));
+    assert_eq!(counts(&pool).await, [1, 1, 1, 1, 1], "{d:?}");
+
+    // The app row insert fails (its email is taken there): the whole sign-up rolls back.
+    store.sql("INSERT INTO app_users (email, name) VALUES ('dup@example.com', 'x')", &Record::new()).await.unwrap();
+    let body = json!({"email": "dup@example.com", "password": "password-123", "name": "Dup"});
+    let r = app.post("/sign-up/email", body, None).await;
+    assert_eq!(r.status, 500, "{d:?}: {}", r.text);
+    assert_eq!(r.json()["code"], "HOOK_FAILED");
+    assert_eq!(counts(&pool).await, [1, 1, 1, 2, 1], "{d:?}: no user, account or session of the failed sign-up");
+
+    // Updates follow; deletion removes the app row in the same transaction.
+    let r = app.post("/sign-in/email", json!({"email": "ann@example.com", "password": "password-123"}), None).await;
+    let cookie = r.cookie_header();
+    assert_eq!(counts(&pool).await, [1, 1, 2, 2, 2], "{d:?}");
+    let r = app.post("/update-user", json!({"name": "Annie"}), Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{d:?}: {}", r.text);
+    let q = format!("SELECT name FROM app_users WHERE id = {app_id}");
+    assert_eq!(store.sql(&q, &Record::new()).await.unwrap()[0].str("name"), Some("Annie"));
+    let r = app.post("/delete-user", json!({"password": "password-123"}), Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{d:?}: {}", r.text);
+    assert_eq!(counts(&pool).await, [0, 0, 0, 1, 2], "{d:?}: ann's app row went with her");
+}
+
+#[tokio::test]
+async fn sql_hooks_keep_the_app_table_in_step_on_every_backend() {
+    for d in BACKENDS {
+        sql_hooks_on(d).await;
+    }
+}
+
+/// Rust hooks (library mode): the app user is created in the transaction; the session hook
+/// fails on its third call, and that sign-up leaves nothing.
+fn rust_hooks(calls: Arc<AtomicUsize>) -> Hooks {
+    Hooks::new()
+        .on_fn("user", Event::AfterCreate, |ctx| {
+            Box::pin(async move {
+                let params = Record::new().with("email", ctx.record.string("email"));
+                let found = ctx.tx.sql("SELECT id FROM app_users WHERE email = :email", &params).await?;
+                // Gradual migration: an app user with this email already exists: adopt it.
+                if let Some(row) = found.into_iter().next() {
+                    return Ok(Some(row));
+                }
+                let sql = "INSERT INTO app_users (email, name) VALUES (:email, :name) RETURNING id";
+                let params = params.with("name", ctx.record.string("name"));
+                Ok(ctx.tx.sql(sql, &params).await?.into_iter().next())
+            })
+        })
+        .on_fn("session", Event::AfterCreate, move |ctx| {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                if n == 3 {
+                    return Err(ApiError::new(409, "THIRD_TIME", "The third session is refused"));
+                }
+                let params = Record::new().with("u", ctx.record.string("userId")).with("s", ctx.record.string("id"));
+                ctx.tx.sql("INSERT INTO app_logins (user_id, session_id) VALUES (:u, :s)", &params).await?;
+                Ok(None)
+            })
+        })
+}
+
+async fn rust_hooks_on(d: Dialect) {
+    let (url, pool) = app_database(d).await;
+    if d != Dialect::Sqlite {
+        migrate(url.as_deref().unwrap(), &|_| {}, true).await;
+    }
+    let store = raw(&pool);
+    store.sql("INSERT INTO app_users (email, name) VALUES ('old@example.com', 'Old')", &Record::new()).await.unwrap();
+    let old_id = store.sql("SELECT id FROM app_users", &Record::new()).await.unwrap()[0].string("id");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = serve(url, |_| {}, rust_hooks(calls.clone())).await;
+    let mut statuses = Vec::new();
+    for email in ["old@example.com", "new@example.com", "third@example.com", "fourth@example.com"] {
+        let r =
+            app.post("/sign-up/email", json!({"email": email, "password": "password-123", "name": "N"}), None).await;
+        if email == "old@example.com" {
+            assert_eq!(r.json()["user"]["userId"], Value::Text(old_id.clone()).to_json(), "{d:?}: adopted");
+        }
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses, [200, 200, 409, 200], "{d:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    // 3 users (the third rolled back), app users: old + new + fourth.
+    assert_eq!(counts(&pool).await, [3, 3, 3, 3, 3], "{d:?}");
+}
+
+#[tokio::test]
+async fn rust_hooks_share_the_transaction_and_a_failure_leaves_nothing() {
+    for d in BACKENDS {
+        rust_hooks_on(d).await;
+    }
+}
