@@ -130,6 +130,9 @@ EMAIL_LOG="$dir/emails.jsonl" SQLITE_DB="$dir/palisade.db" BETTER_AUTH_SECRET="$
   "$conformance/run.sh" "http://127.0.0.1:$port" "${files[@]}" | tee "$work/redis.out" | grep -E 'passed, ' || true
 grep -qE '^[0-9]+ passed, 0 failed' "$work/redis.out" || { status=1; grep -E '^\s*not ok' "$work/redis.out" || true; }
 
+step "SIGKILL during a sign-up load, then restart (database hooks in the transaction)"
+"$root/scripts/crash.sh" "$bin" | tee "$work/crash.out" || status=1
+
 step "summary"
 for run in interop-sqlite interop-postgres interop-mysql; do
   echo "$run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
@@ -137,4 +140,5 @@ done
 for run in default rate postgres mysql redis; do
   echo "conformance $run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
 done
+grep -E '^crash' "$work/crash.out" || true
 exit $status
