@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::Auth;
-use crate::auth::origins::{TrustedOrigins, origin_of};
+use crate::auth::origins::TrustedOrigins;
 use crate::config::Config;
 use crate::crypto::{Signer, random_id};
 use crate::http::{AppState, router};
 use crate::mail::Mailer;
-use crate::plugins::jwt::JwtIssuer;
 use crate::store::cache::CachedStore;
 use crate::store::mirror::{Mirror, MirroredStore};
 use crate::store::schema::Plugins;
@@ -58,7 +57,8 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 pub fn schema_for(cfg: &Config) -> Schema {
-    let plugins = Plugins { jwt: cfg.plugins.jwt.enabled, two_factor: cfg.plugins.two_factor.enabled };
+    let jwks = cfg.plugins.jwt.enabled || cfg.plugins.convex.enabled;
+    let plugins = Plugins { jwt: jwks, two_factor: cfg.plugins.two_factor.enabled };
     Schema::configured(plugins, &cfg.schema)
 }
 
@@ -115,15 +115,7 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
     if let Some(site) = &cfg.plugins.cross_domain_site_url {
         origins.add(site);
     }
-    let jwt = cfg.plugins.jwt.enabled.then(|| {
-        let origin = origin_of(&base_url).unwrap_or_else(|| base_url.clone());
-        let j = &cfg.plugins.jwt;
-        JwtIssuer::new(
-            j.issuer.clone().unwrap_or_else(|| origin.clone()),
-            j.audience.clone().unwrap_or(origin),
-            j.expiration,
-        )
-    });
+    let (jwt, convex) = crate::plugins::jwt::issuers(&cfg, &base_url)?;
     let mailer = Mailer::from_config(&cfg)?;
     let (store, mirror) = layer_store(&cfg, Arc::new(store), &schema).await?;
     Ok(Arc::new(Auth {
@@ -134,6 +126,7 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
         origins,
         mailer,
         jwt,
+        convex,
         mirror,
         config: cfg,
     }))
