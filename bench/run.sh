@@ -7,7 +7,10 @@
 #
 # Env (defaults in brackets):
 #   BENCH_SECONDS [10]  BENCH_WARMUP [2]  BENCH_THREADS [2]  BENCH_CONNECTIONS [32]  BENCH_TIMEOUT [10s]
-#   BENCH_SCENARIOS ["get-session-cookie get-session-bearer sign-in sign-up"]
+#   BENCH_SCENARIOS ["get-session-cookie get-session-bearer sign-in sign-up"]; also available:
+#                   token (GET /token, both servers), convex-token (GET /convex/token, Palisade only:
+#                   the reference's Convex plugin does not run outside Convex; selecting it turns
+#                   Palisade's Convex profile on, which also sets the convex_jwt cookie on get-session)
 #   BENCH_REF_PORT [4300]  BENCH_PAL_PORT [4301]  BENCH_NODE_ENV [production]
 #   BENCH_PAL_DATABASE [sqlite] | postgres | mysql   BENCH_PAL_REDIS [0] (1: Redis as secondary storage)
 #   BENCH_NO_BUILD=1     use the existing target/release binaries (no cargo build)
@@ -106,9 +109,10 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   echo "building palisade (release)…" >&2
   cargo_build || { tail -30 "$tmp/build.log" >&2; die "cargo build --release failed $BUILD_TRIES times"; }
 fi
-[ -x "$repo/target/release/palisade" ] || die "target/release/palisade missing"
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
+[ -x "$target_dir/release/palisade" ] || die "$target_dir/release/palisade missing"
 # Pin the binary: a concurrent build must not swap it between runs.
-cp "$repo/target/release/palisade" "$tmp/palisade"
+cp "$target_dir/release/palisade" "$tmp/palisade"
 
 scrypt_line="scrypt_rate example missing"
 if [ -f "$repo/examples/scrypt_rate.rs" ] || [ -f "$repo/examples/scrypt_rate/main.rs" ]; then
@@ -179,9 +183,10 @@ case "${BENCH_PAL_DATABASE:-sqlite}" in
             pal_db="mysql://root@127.0.0.1:3306/$n" ;;
 esac
 pal_redis=""; [ "${BENCH_PAL_REDIS:-0}" = 1 ] && pal_redis="redis://127.0.0.1:6379"
+pal_convex=""; [[ " $BENCH_SCENARIOS " == *" convex-token "* ]] && pal_convex=true
 [[ $pal_db == sqlite:* ]] || DATABASE_URL="$pal_db" PALISADE_CONFIG="$repo/conformance/default.toml" "$tmp/palisade" migrate >/dev/null
 ( cd "$tmp" && exec setsid env PALISADE_CONFIG="$repo/conformance/default.toml" PALISADE_LISTEN="127.0.0.1:$PAL_PORT" \
-    BASE_URL="http://127.0.0.1:$PAL_PORT" DATABASE_URL="$pal_db" ${pal_redis:+REDIS_URL="$pal_redis"} PALISADE_EMAIL_LOG="$tmp/pal-mail.jsonl" \
+    BASE_URL="http://127.0.0.1:$PAL_PORT" DATABASE_URL="$pal_db" ${pal_redis:+REDIS_URL="$pal_redis"} ${pal_convex:+PALISADE_PLUGINS__CONVEX__ENABLED=true} PALISADE_EMAIL_LOG="$tmp/pal-mail.jsonl" \
     BETTER_AUTH_SECRET="$SECRET" PALISADE_ENV=production PALISADE_RATE_LIMIT__ENABLED=false PALISADE_LOG=warn \
     "$tmp/palisade" serve ) >"$tmp/pal.log" 2>&1 </dev/null &
 pal_pid=$!
@@ -236,6 +241,8 @@ run_wrk() { # server scenario seconds -> BENCH_RESULT line on stdout; full outpu
     get-session-bearer) script=get-session.lua; expect='"session"'; hdr=(-H "Authorization: Bearer ${TOKEN[$s]}") ;;
     sign-in) script=sign-in.lua; expect='"token"' ;;
     sign-up) script=sign-up.lua; expect='"token"' ;;
+    token) script=token.lua; expect='"token"'; hdr=(-H "Cookie: ${COOKIE[$s]}") ;;
+    convex-token) script=convex-token.lua; expect='"token"'; hdr=(-H "Cookie: ${COOKIE[$s]}") ;;
     *) die "unknown scenario $sc" ;;
   esac
   {
@@ -271,6 +278,9 @@ for sc in $BENCH_SCENARIOS; do
   for s in $servers; do
     key="$sc/$s"
     if [ -n "${DEAD[$s]:-}" ]; then RPS[$key]="-"; NOTE[$key]="server had crashed"; continue; fi
+    if [ "$sc" = convex-token ] && [ "$s" = reference ]; then
+      RPS[$key]="-"; NOTE[$key]="no /convex/token outside Convex (WIRE.md §14): compare with token / reference"; continue
+    fi
     idle=$(wait_idle "${PID[$s]}")
     [ "$BENCH_WARMUP" -gt 0 ] && run_wrk "$s" "$sc" "$BENCH_WARMUP" >/dev/null
     idle2=$(wait_idle "${PID[$s]}")

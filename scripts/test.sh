@@ -124,6 +124,20 @@ for backend in sqlite postgres mysql; do
   grep -qE '^[0-9]+ passed, 0 failed' "$work/interop-$backend.out" || status=1
 done
 
+# JWT keys: rows written by the real Better Auth sign in Palisade and the other way round, for
+# EdDSA, RS256, ES256 and PS256. Runs in the conformance work folder (better-auth, jose installed).
+step "jwks rows shared with the reference, every algorithm (SQLite)"
+conf_work=${CONFORMANCE_WORKDIR:-${TMPDIR:-/tmp}/palisade-conformance}
+cp "$root/tests/node/jwks-interop.mjs" "$conf_work/jwks-interop-$$.mjs"
+(cd "$conf_work" && node "jwks-interop-$$.mjs" "$bin") | tee "$work/jwks-interop.out" | grep -E '^not ok|passed, ' || true
+rm -f "$conf_work/jwks-interop-$$.mjs"
+grep -qE '^[0-9]+ passed, 0 failed' "$work/jwks-interop.out" || status=1
+
+step "Convex tokens verified as Convex does (jose: discovery, JWKS URL, data: URI)"
+JOSE_MODULE="$conf_work/node_modules/jose/dist/webapi/index.js" node "$root/tests/node/convex-verify.mjs" "$bin" \
+  | tee "$work/convex-verify.out" | grep -E '^not ok|passed, ' || true
+grep -qE '^[0-9]+ passed, 0 failed' "$work/convex-verify.out" || status=1
+
 step "conformance with Redis as secondary storage (SQLite)"
 REDIS_URL=redis://127.0.0.1:6379 start_server redis default.toml
 EMAIL_LOG="$dir/emails.jsonl" SQLITE_DB="$dir/palisade.db" BETTER_AUTH_SECRET="$secret" \
@@ -134,7 +148,7 @@ step "SIGKILL during a sign-up load, then restart (database hooks in the transac
 "$root/scripts/crash.sh" "$bin" | tee "$work/crash.out" || status=1
 
 step "summary"
-for run in interop-sqlite interop-postgres interop-mysql; do
+for run in interop-sqlite interop-postgres interop-mysql jwks-interop convex-verify; do
   echo "$run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
 done
 for run in default rate postgres mysql redis; do

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::Auth;
-use crate::auth::origins::{TrustedOrigins, origin_of};
+use crate::auth::origins::TrustedOrigins;
 use crate::config::Config;
 use crate::crypto::{Signer, random_id};
 use crate::http::{AppState, router};
 use crate::mail::Mailer;
-use crate::plugins::jwt::JwtIssuer;
 use crate::store::cache::CachedStore;
 use crate::store::hooks::{self, HookedStore, Hooks};
 use crate::store::mirror::{Mirror, MirroredStore};
@@ -60,7 +59,8 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// The schema of a configuration; `app_user_id` adds `user.userId` (a user after-create hook).
 pub fn schema_for(cfg: &Config, app_user_id: bool) -> Schema {
-    let plugins = Plugins { jwt: cfg.plugins.jwt.enabled, two_factor: cfg.plugins.two_factor.enabled };
+    let jwks = cfg.plugins.jwt.enabled || cfg.plugins.convex.enabled;
+    let plugins = Plugins { jwt: jwks, two_factor: cfg.plugins.two_factor.enabled };
     let mut schema = Schema::configured(plugins, &cfg.schema);
     if app_user_id || hooks::config_sets_app_user_id(&cfg.hooks) {
         schema.add_app_user_id();
@@ -138,15 +138,7 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, Str
     if let Some(site) = &cfg.plugins.cross_domain_site_url {
         origins.add(site);
     }
-    let jwt = cfg.plugins.jwt.enabled.then(|| {
-        let origin = origin_of(&base_url).unwrap_or_else(|| base_url.clone());
-        let j = &cfg.plugins.jwt;
-        JwtIssuer::new(
-            j.issuer.clone().unwrap_or_else(|| origin.clone()),
-            j.audience.clone().unwrap_or(origin),
-            j.expiration,
-        )
-    });
+    let (jwt, convex) = crate::plugins::jwt::issuers(&cfg, &base_url)?;
     let mailer = Mailer::from_config(&cfg)?;
     let (store, mirror) = layer_store(&cfg, store, &schema).await?;
     Ok(Arc::new(Auth {
@@ -157,6 +149,7 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, Str
         origins,
         mailer,
         jwt,
+        convex,
         mirror,
         config: cfg,
     }))

@@ -33,6 +33,9 @@ pub struct Config {
     pub advanced: AdvancedConfig,
     pub email: EmailConfig,
     pub plugins: PluginsConfig,
+    /// Key for the operator endpoints (`POST {base}/jwks/rotate`); `PALISADE_ADMIN_KEY`.
+    /// Unset: those endpoints do not exist.
+    pub admin_key: Option<String>,
     /// Table and column names, additional fields, id strategy (`src/store/schema_config.rs`).
     #[serde(default)]
     pub schema: crate::store::schema_config::SchemaConfig,
@@ -158,6 +161,7 @@ pub struct PluginsConfig {
     pub two_factor: TwoFactorConfig,
     /// Site URL of the cross-domain plugin: used as the default `callbackURL` of emails.
     pub cross_domain_site_url: Option<String>,
+    pub convex: ConvexConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,6 +172,33 @@ pub struct JwtConfig {
     pub expiration: i64,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Algorithm of new keys (Better Auth's `jwks.keyPairConfig.alg`): EdDSA, RS256, PS256, ES256.
+    pub alg: crate::plugins::jwt::Alg,
+    /// Seconds a rotated key stays published after its last token expired (Better Auth's
+    /// `jwks.gracePeriod`).
+    pub grace_period: i64,
+    /// Seconds after which a new key stops signing and the next one is created (Better Auth's
+    /// `jwks.rotationInterval`); unset: keys sign until `palisade keys rotate`.
+    pub rotation_interval: Option<i64>,
+    /// Seconds a node trusts its cached signing key before checking the database for a
+    /// rotation made elsewhere (the CLI, another node).
+    pub key_recheck: u64,
+    /// Static mode: a JWK Set of private keys (`PALISADE_JWKS`); nothing is stored.
+    pub jwks: Option<String>,
+}
+
+/// The Convex profile (WIRE.md §14): `/convex/token`, `/convex/jwks`, discovery, `convex_jwt`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConvexConfig {
+    pub enabled: bool,
+    /// `iss` of the tokens and the origin of the discovery document (`CONVEX_SITE_URL`);
+    /// default: the base URL.
+    pub site_url: Option<String>,
+    /// `aud` of the tokens (the `applicationID` of Convex's `auth.config.ts`).
+    pub application_id: String,
+    /// Seconds a token (and the `convex_jwt` cookie) lives.
+    pub expiration: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -199,6 +230,7 @@ impl Default for Config {
             advanced: AdvancedConfig::default(),
             email: EmailConfig::default(),
             plugins: PluginsConfig::default(),
+            admin_key: None,
             schema: Default::default(),
             hooks: Default::default(),
         }
@@ -260,13 +292,30 @@ impl Default for PluginsConfig {
             jwt: JwtConfig::default(),
             two_factor: TwoFactorConfig::default(),
             cross_domain_site_url: None,
+            convex: ConvexConfig::default(),
         }
     }
 }
 
 impl Default for JwtConfig {
     fn default() -> Self {
-        Self { enabled: true, expiration: 900, issuer: None, audience: None }
+        Self {
+            enabled: true,
+            expiration: 900,
+            issuer: None,
+            audience: None,
+            alg: crate::plugins::jwt::Alg::EdDSA,
+            grace_period: 2_592_000,
+            rotation_interval: None,
+            key_recheck: 5,
+            jwks: None,
+        }
+    }
+}
+
+impl Default for ConvexConfig {
+    fn default() -> Self {
+        Self { enabled: false, site_url: None, application_id: "convex".into(), expiration: 900 }
     }
 }
 
@@ -285,6 +334,8 @@ const PLAIN_ENV: &[(&str, &str)] = &[
     ("REDIS_URL", "secondary_storage.url"),
     ("PALISADE_ENV", "env"),
     ("PALISADE_EMAIL_LOG", "email.log"),
+    ("PALISADE_JWKS", "plugins.jwt.jwks"),
+    ("PALISADE_ADMIN_KEY", "admin_key"),
 ];
 
 impl Config {

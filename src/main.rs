@@ -49,10 +49,20 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysAction {
-    /// List stored keys.
+    /// List stored keys: kid, alg, created, state (signing, published until…, retired).
     List,
     /// Print the public JWKS (as served at /jwks).
-    ExportJwks,
+    ExportJwks {
+        /// Only the Convex profile's keys (as served at /convex/jwks).
+        #[arg(long)]
+        convex: bool,
+        /// As a `data:` URI, for the `jwks` of a Convex `customJwt` provider.
+        #[arg(long)]
+        data_uri: bool,
+    },
+    /// New signing keys now; the old ones stay published until their tokens expire
+    /// (plus the grace period). Running servers pick the new keys up within `key_recheck`.
+    Rotate,
 }
 
 fn load(config: Option<PathBuf>) -> Result<Config, String> {
@@ -92,22 +102,40 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Keys { config, action } => {
-            let auth = app::build(load(config)?).await?;
-            let jwt = auth.jwt.as_ref().ok_or("the jwt plugin is disabled")?;
-            let jwks = jwt.jwks(&auth).await.map_err(|e| e.to_string())?;
-            match action {
-                KeysAction::ExportJwks => out(&jwks.to_string()),
-                KeysAction::List => {
-                    for k in jwks["keys"].as_array().into_iter().flatten() {
-                        let (kid, alg) = (k["kid"].as_str().unwrap_or(""), k["alg"].as_str().unwrap_or(""));
-                        out(&format!("{kid}\t{alg}"));
-                    }
-                }
+        Command::Keys { config, action } => keys(load(config)?, action).await,
+    }
+}
+
+async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
+    use palisade::plugins::jwt;
+    let auth = app::build(cfg).await?;
+    let ring = jwt::ring(&auth).ok_or("the jwt plugin and the convex profile are disabled")?;
+    let err = |e: palisade::error::ApiError| e.message;
+    match action {
+        KeysAction::ExportJwks { convex, data_uri } => {
+            let issuer = if convex { auth.convex.as_ref() } else { auth.jwt.as_ref().or(auth.convex.as_ref()) };
+            let jwks = issuer.ok_or("the convex profile is disabled")?.jwks(&auth).await.map_err(err)?;
+            out(&if data_uri { jwt::data_uri(&jwks) } else { jwks.to_string() });
+        }
+        KeysAction::List => {
+            for k in ring.list(&auth).await.map_err(err)? {
+                let created = k.created_at.map(|d| d.to_rfc3339()).unwrap_or_else(|| "-".into());
+                let state = match (k.expires_at, k.published) {
+                    (None, _) => "signing".to_string(),
+                    (Some(e), _) if e > chrono::Utc::now() => format!("signing until {}", e.to_rfc3339()),
+                    (Some(e), true) => format!("published (stopped signing {})", e.to_rfc3339()),
+                    (Some(_), false) => "retired".to_string(),
+                };
+                out(&format!("{}\t{}\t{created}\t{state}", k.kid, k.alg));
             }
-            Ok(())
+        }
+        KeysAction::Rotate => {
+            for (kid, alg) in ring.rotate(&auth).await.map_err(err)? {
+                out(&format!("{kid}\t{}\tnew signing key", alg.name()));
+            }
         }
     }
+    Ok(())
 }
 
 fn print_steps(steps: &[String], verb: &str) {

@@ -28,6 +28,8 @@ pub struct Auth {
     pub origins: TrustedOrigins,
     pub mailer: Mailer,
     pub jwt: Option<JwtIssuer>,
+    /// The Convex profile's tokens (WIRE.md §14), sharing the JWT plugin's keys.
+    pub convex: Option<JwtIssuer>,
     /// Sessions in secondary storage (Redis), when configured.
     pub mirror: Option<crate::store::mirror::Mirror>,
 }

@@ -65,11 +65,12 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let base_path = state.auth.config.base_path.clone();
     let max_body = state.auth.config.advanced.max_body_bytes;
+    let root = routes::root(&state);
     let api = routes::router(&state)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
-    Router::new().nest(&base_path, api).fallback(error::not_found)
+    Router::new().nest(&base_path, api).merge(root).fallback(error::not_found)
 }

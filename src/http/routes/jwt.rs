@@ -1,23 +1,62 @@
+//! `/token`, `/jwks` and the discovery document of the JWT plugin (WIRE.md §8), and the
+//! admin-key-protected key rotation.
+
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::reply::Reply;
 use crate::http::session;
+use crate::plugins::jwt::{self, JwtIssuer};
 
-fn issuer(state: &AppState) -> Result<&crate::plugins::jwt::JwtIssuer> {
+/// Verifiers may cache the key set this long; a rotated key stays published far longer.
+pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
+
+fn issuer(state: &AppState) -> Result<&JwtIssuer> {
     state.auth.jwt.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", "JWT plugin is disabled"))
 }
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
     let cur = session::require(&state, &headers).await?;
-    let token = issuer(&state)?.sign_user(&state.auth, &cur.user).await?;
+    let token = issuer(&state)?.sign_user(&state.auth, &cur.user, cur.session.id()).await?;
     Ok(Reply::json(json!({ "token": token })))
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Result<Reply> {
     let keys = issuer(&state)?.jwks(&state.auth).await?;
-    Ok(Reply::json(keys).header(header::CACHE_CONTROL, "public, max-age=300"))
+    Ok(Reply::json(keys).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
+}
+
+pub async fn openid_configuration(State(state): State<AppState>) -> Result<Reply> {
+    let doc = issuer(&state)?.openid_configuration(&state.auth.api_url(), "/jwks");
+    Ok(Reply::json(doc).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
+}
+
+/// `Authorization: Bearer <admin key>`, compared in constant time (digests, so the length
+/// of the key does not show either).
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<()> {
+    let expected =
+        state.auth.config.admin_key.as_deref().filter(|k| !k.is_empty()).ok_or_else(ApiError::unauthorized)?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+        .unwrap_or("");
+    let digest = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+    if crate::crypto::ct_eq(&digest(given), &digest(expected)) { Ok(()) } else { Err(ApiError::unauthorized()) }
+}
+
+/// `POST /keys/rotate`: new signing keys now; the old ones stay published until their
+/// tokens expire (plus the grace period).
+pub async fn rotate(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
+    require_admin(&state, &headers)?;
+    let ring = jwt::ring(&state.auth).ok_or_else(|| ApiError::new(404, "NOT_FOUND", "JWT plugin is disabled"))?;
+    let fresh = ring.rotate(&state.auth).await?;
+    let keys: Vec<_> = fresh.iter().map(|(kid, alg)| json!({"kid": kid, "alg": alg.name()})).collect();
+    Ok(Reply::json(json!({ "keys": keys })))
 }

@@ -1,5 +1,6 @@
 //! The table of contents of the API (WIRE.md §5).
 
+mod convex;
 mod cross_domain;
 mod email;
 mod jwt;
@@ -10,6 +11,7 @@ mod two_factor;
 mod user;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 
 use super::AppState;
@@ -50,7 +52,28 @@ pub fn router(state: &AppState) -> Router<AppState> {
         r = r.route("/cross-domain/one-time-token/verify", post(cross_domain::verify_one_time_token));
     }
     if state.auth.jwt.is_some() {
-        r = r.route("/token", get(jwt::token)).route("/jwks", get(jwt::jwks));
+        r = r
+            .route("/token", get(jwt::token))
+            .route("/jwks", get(jwt::jwks))
+            .route("/.well-known/openid-configuration", get(jwt::openid_configuration));
+    }
+    if state.auth.config.admin_key.is_some() && (state.auth.jwt.is_some() || state.auth.convex.is_some()) {
+        r = r.route("/keys/rotate", post(jwt::rotate));
+    }
+    if state.auth.convex.is_some() {
+        r = r
+            .route("/convex/token", get(convex::token))
+            .route("/convex/jwks", get(convex::jwks))
+            .route("/convex/.well-known/openid-configuration", get(convex::openid_configuration))
+            .layer(middleware::from_fn_with_state(state.clone(), convex::cookie));
     }
     r
+}
+
+/// Routes outside the base path: the root OpenID discovery redirect (WIRE.md §14).
+pub fn root(state: &AppState) -> Router {
+    if state.auth.jwt.is_none() && state.auth.convex.is_none() {
+        return Router::new();
+    }
+    Router::new().route("/.well-known/openid-configuration", get(convex::root_discovery)).with_state(state.clone())
 }
