@@ -126,6 +126,8 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
     });
     let mailer = Mailer::from_config(&cfg)?;
     let (store, mirror) = layer_store(&cfg, Arc::new(store), &schema).await?;
+    let social = crate::auth::social::Providers::from_config(&cfg)?;
+    social.check_schema(&schema)?;
     Ok(Arc::new(Auth {
         base_url,
         store,
@@ -135,6 +137,7 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
         mailer,
         jwt,
         mirror,
+        social,
         config: cfg,
     }))
 }

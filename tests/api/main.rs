@@ -8,4 +8,5 @@ mod email_smtp;
 mod flows;
 mod resilience;
 mod schema;
+mod social;
 mod transactions;
