@@ -60,7 +60,7 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['oidc-test-cookie-key-0123456789'] },
   ttl: { AccessToken: 3600, AuthorizationCode: 60, IdToken: 3600, Interaction: 600, Session: 3600, Grant: 3600 },
 });
-provider.on('grant.error', (_ctx, err) => console.error(`grant.error: ${err.message} (${err.error_description ?? ''})`));
+provider.on('grant.error', (_ctx, err) => console.error(`grant.error: ${err.message}: ${err.error_detail ?? err.error_description ?? ''}`));
 
 const oidc = provider.callback();
 

@@ -26,7 +26,8 @@ pub fn seal(auth: &Auth, token: &str) -> String {
 /// A stored token in clear. Like Better Auth, a value that does not look encrypted (stored
 /// before encryption was turned on) is returned as it is.
 pub fn unseal(auth: &Auth, stored: &str) -> Result<String> {
-    let looks_sealed = stored.len() % 2 == 0 && !stored.is_empty() && stored.bytes().all(|b| b.is_ascii_hexdigit());
+    let looks_sealed =
+        stored.len().is_multiple_of(2) && !stored.is_empty() && stored.bytes().all(|b| b.is_ascii_hexdigit());
     if !auth.config.account.encrypt_oauth_tokens || !looks_sealed {
         return Ok(stored.to_string());
     }

@@ -20,6 +20,8 @@ use crate::http::session;
 /// `idToken` and `scopes` are an object and an array, which [`Fields`] does not read; they
 /// are checked here with the same zod-style messages.
 struct Extra {
+    /// zod's union of known names or any string: a non-string is just "Invalid input".
+    provider: String,
     id_token: Option<IdTokenInput>,
     scopes: Vec<String>,
 }
@@ -40,6 +42,13 @@ fn extra(body: &RawBody) -> Result<Extra> {
     let empty = Map::new();
     let map = body.0.as_ref().and_then(Json::as_object).unwrap_or(&empty);
     let mut issues = Vec::new();
+    let provider = match map.get("provider") {
+        Some(Json::String(p)) => p.clone(),
+        _ => {
+            issues.push("[body.provider] Invalid input".to_string());
+            String::new()
+        }
+    };
     let scopes = match map.get("scopes") {
         None => Vec::new(),
         Some(Json::Array(a)) if a.iter().all(Json::is_string) => {
@@ -72,7 +81,11 @@ fn extra(body: &RawBody) -> Result<Extra> {
             None
         }
     };
-    if issues.is_empty() { Ok(Extra { id_token, scopes }) } else { Err(ApiError::validation(issues.join("; "))) }
+    if issues.is_empty() {
+        Ok(Extra { provider, id_token, scopes })
+    } else {
+        Err(ApiError::validation(issues.join("; ")))
+    }
 }
 
 /// The crossDomain plugin sends relative or missing callback URLs to its site (WIRE.md §13).
@@ -94,9 +107,13 @@ struct StartBody {
 }
 
 fn start_body(state: &AppState, body: RawBody) -> Result<StartBody> {
+    if !matches!(body.0, Some(Json::Object(_))) {
+        // Not an object: Fields reports it in zod's words.
+        Fields::body(body)?;
+        return Err(ApiError::validation("[body] Invalid input"));
+    }
     let extra = extra(&body)?;
     let mut f = Fields::body(body)?;
-    let provider = f.string("provider");
     let callback_url = f.opt_string("callbackURL");
     let error_callback_url = f.opt_string("errorCallbackURL");
     let new_user_callback_url = f.opt_string("newUserCallbackURL");
@@ -116,7 +133,7 @@ fn start_body(state: &AppState, body: RawBody) -> Result<StartBody> {
         request_sign_up,
         link: None,
     };
-    Ok(StartBody { provider, start, disable_redirect, extra })
+    Ok(StartBody { provider: extra.provider.clone(), start, disable_redirect, extra })
 }
 
 /// `{url, redirect}`, the signed state cookie, and `Location` unless `disableRedirect`.
