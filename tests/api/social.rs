@@ -279,9 +279,9 @@ async fn verify_email(app: &TestApp, email: &str) {
         let log = std::fs::read_to_string(app.dir.path().join("emails.jsonl")).unwrap_or_default();
         url = log
             .lines()
+            .rev()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["to"] == email)
-            .last()
+            .find(|m| m["to"] == email)
             .and_then(|m| m["url"].as_str().map(String::from));
         if url.is_some() {
             break;
