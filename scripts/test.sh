@@ -22,6 +22,8 @@ export TEST_POSTGRES_URL=$PG TEST_MYSQL_URL=$MY
 step "prerequisites"
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check aiosmtpd
 command -v node >/dev/null || { echo "node is required for the conformance suite"; exit 1; }
+# The OpenID Connect provider, GitHub/Google stand-in and Better Auth client of the social tests.
+(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 # PostgreSQL, MariaDB and Redis: start any that stopped (installs them on a bare machine).
 "$shared/services.sh"
 # Databases left by earlier runs (each test makes its own).
@@ -147,8 +149,12 @@ grep -qE '^[0-9]+ passed, 0 failed' "$work/redis.out" || { status=1; grep -E '^\
 step "SIGKILL during a sign-up load, then restart (database hooks in the transaction)"
 "$root/scripts/crash.sh" "$bin" | tee "$work/crash.out" || status=1
 
+step "social sign-in with the official Better Auth client (oidc-provider)"
+node tests/oidc/client.test.mjs "$bin" | tee "$work/social.out" | grep -E '^not ok|passed, ' || true
+grep -qE '^[0-9]+ passed, 0 failed' "$work/social.out" || status=1
+
 step "summary"
-for run in interop-sqlite interop-postgres interop-mysql jwks-interop convex-verify; do
+for run in interop-sqlite interop-postgres interop-mysql jwks-interop convex-verify social; do
   echo "$run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
 done
 for run in default rate postgres mysql redis; do

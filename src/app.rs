@@ -141,6 +141,8 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, Str
     let (jwt, convex) = crate::plugins::jwt::issuers(&cfg, &base_url)?;
     let mailer = Mailer::from_config(&cfg)?;
     let (store, mirror) = layer_store(&cfg, store, &schema).await?;
+    let social = crate::auth::social::Providers::from_config(&cfg)?;
+    social.check_schema(&schema)?;
     Ok(Arc::new(Auth {
         base_url,
         store,
@@ -151,6 +153,7 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, Str
         jwt,
         convex,
         mirror,
+        social,
         config: cfg,
     }))
 }

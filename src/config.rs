@@ -42,6 +42,103 @@ pub struct Config {
     /// SQL run inside the auth write's transaction, per model and event (`src/store/hooks.rs`).
     #[serde(default)]
     pub hooks: crate::store::hooks::HooksConfig,
+    /// Social sign-in providers by id (`[social_providers.<id>]`, `src/auth/social/`).
+    pub social_providers: std::collections::BTreeMap<String, SocialProviderConfig>,
+    /// Linked accounts: linking rules and OAuth token storage.
+    pub account: AccountConfig,
+}
+
+/// What a social provider speaks: a generic OpenID Connect issuer, or a preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocialKind {
+    Oidc,
+    Github,
+    Google,
+}
+
+/// A profile value for `map_profile`: a claim name (dotted for nested claims), or a list of
+/// them where the first present wins. `name|first` / `name|rest` split a full name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProfileSource {
+    One(String),
+    FirstOf(Vec<String>),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocialProviderConfig {
+    /// Default: the preset named by the id (`github`, `google`), else `oidc`.
+    pub kind: Option<SocialKind>,
+    /// OpenID Connect issuer; endpoints come from its discovery document.
+    pub issuer: Option<String>,
+    /// Explicit endpoints override discovered (or preset) ones.
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    pub jwks_uri: Option<String>,
+    /// GitHub's list of the user's addresses.
+    pub emails_endpoint: Option<String>,
+    pub client_id: String,
+    /// Better set by `PALISADE_SOCIAL_<ID>_CLIENT_SECRET`.
+    pub client_secret: Option<String>,
+    /// Scopes requested besides the provider's defaults.
+    pub scopes: Vec<String>,
+    pub disable_default_scope: bool,
+    /// No new users from this provider.
+    pub disable_sign_up: bool,
+    /// New users only when the client passes `requestSignUp: true`.
+    pub disable_implicit_sign_up: bool,
+    /// Copy name, image and mapped fields from the provider on every sign-in.
+    pub override_user_info_on_sign_in: bool,
+    /// `prompt` sent to the authorization endpoint (e.g. `select_account`).
+    pub prompt: Option<String>,
+    /// User field ← profile claim (Better Auth's `mapProfileToUser`).
+    pub map_profile: std::collections::BTreeMap<String, ProfileSource>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Store access and refresh tokens encrypted (WIRE.md §15.4).
+    pub encrypt_oauth_tokens: bool,
+    /// Refresh the stored tokens on every social sign-in.
+    pub update_account_on_sign_in: bool,
+    pub account_linking: AccountLinkingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountLinkingConfig {
+    pub enabled: bool,
+    /// Providers whose accounts link even when they do not vouch for the email.
+    pub trusted_providers: Vec<String>,
+    pub allow_different_emails: bool,
+    pub allow_unlinking_all: bool,
+    /// Implicit linking needs the local user's email verified too.
+    pub require_local_email_verified: bool,
+    /// Copy name, image and mapped fields from the provider when an account is linked.
+    pub update_user_info_on_link: bool,
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self { encrypt_oauth_tokens: false, update_account_on_sign_in: true, account_linking: Default::default() }
+    }
+}
+
+impl Default for AccountLinkingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trusted_providers: Vec::new(),
+            allow_different_emails: false,
+            allow_unlinking_all: false,
+            require_local_email_verified: true,
+            update_user_info_on_link: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +330,8 @@ impl Default for Config {
             admin_key: None,
             schema: Default::default(),
             hooks: Default::default(),
+            social_providers: Default::default(),
+            account: AccountConfig::default(),
         }
     }
 }
@@ -338,6 +437,12 @@ const PLAIN_ENV: &[(&str, &str)] = &[
     ("PALISADE_ADMIN_KEY", "admin_key"),
 ];
 
+/// The provider part of `PALISADE_SOCIAL_<ID>_CLIENT_SECRET`.
+fn social_secret_var(var: &str) -> Option<&str> {
+    let id = var.strip_prefix("PALISADE_SOCIAL_")?.strip_suffix("_CLIENT_SECRET")?;
+    (!id.is_empty() && !id.contains("__")).then_some(id)
+}
+
 impl Config {
     /// Loads defaults < `file` (if given and present, or `./palisade.toml`) < environment.
     /// Besides the plain variables, `PALISADE_<SECTION>__<KEY>` sets any key, e.g.
@@ -359,13 +464,32 @@ impl Config {
                     let full = format!("PALISADE_{}", k.as_str().to_ascii_uppercase());
                     !plain.contains(&full.as_str())
                         && !["CONFIG", "LOG"].contains(&k.as_str().to_ascii_uppercase().as_str())
+                        && social_secret_var(&full).is_none()
                 })
                 .split("__"),
         );
         for (var, key) in PLAIN_ENV {
             fig = fig.merge(Env::raw().only(&[*var]).map(move |_| (*key).into()));
         }
-        fig.extract::<Config>().map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+        let mut cfg =
+            fig.extract::<Config>().map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))?;
+        cfg.apply_social_secrets(std::env::vars())?;
+        Ok(cfg)
+    }
+
+    /// `PALISADE_SOCIAL_<ID>_CLIENT_SECRET` sets the secret of `[social_providers.<id>]`
+    /// (id upper-cased, `-` as `_`); one for a provider that is not configured is an error.
+    fn apply_social_secrets(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<(), String> {
+        for (var, value) in vars {
+            let Some(id) = social_secret_var(&var) else { continue };
+            let provider = self
+                .social_providers
+                .iter_mut()
+                .find(|(k, _)| k.to_ascii_uppercase().replace('-', "_") == id)
+                .ok_or_else(|| format!("{var} is set but there is no [social_providers.{}]", id.to_lowercase()))?;
+            provider.1.client_secret = Some(value);
+        }
+        Ok(())
     }
 
     pub fn is_production(&self) -> bool {
@@ -398,6 +522,17 @@ mod tests {
         let err = Config::load(Some(&path)).unwrap_err();
         assert!(err.contains("expires_inn"), "{err}");
         assert!(err.contains("p.toml"), "{err}");
+    }
+
+    #[test]
+    fn social_secret_from_environment() {
+        let mut cfg = Config::default();
+        cfg.social_providers.insert("my-idp".into(), SocialProviderConfig::default());
+        let vars = [("PALISADE_SOCIAL_MY_IDP_CLIENT_SECRET".to_string(), "s3".to_string())];
+        cfg.apply_social_secrets(vars.into_iter()).unwrap();
+        assert_eq!(cfg.social_providers["my-idp"].client_secret.as_deref(), Some("s3"));
+        let stray = [("PALISADE_SOCIAL_NOPE_CLIENT_SECRET".to_string(), "x".to_string())];
+        assert!(cfg.apply_social_secrets(stray.into_iter()).unwrap_err().contains("social_providers.nope"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod email;
 pub mod origins;
 pub mod password;
 pub mod sessions;
+pub mod social;
 pub mod users;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct Auth {
     pub convex: Option<JwtIssuer>,
     /// Sessions in secondary storage (Redis), when configured.
     pub mirror: Option<crate::store::mirror::Mirror>,
+    /// Social sign-in providers (`[social_providers.<id>]`).
+    pub social: social::Providers,
 }
 
 impl Auth {

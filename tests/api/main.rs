@@ -14,4 +14,5 @@ mod jwt_rotation;
 mod jwt_support;
 mod resilience;
 mod schema;
+mod social;
 mod transactions;

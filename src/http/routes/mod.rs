@@ -7,6 +7,7 @@ mod jwt;
 mod misc;
 mod session;
 mod sign;
+mod social;
 mod two_factor;
 mod user;
 
@@ -36,7 +37,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/send-verification-email", post(email::send_verification_email))
         .route("/verify-email", get(email::verify_email))
         .route("/ok", get(misc::ok))
-        .route("/error", get(misc::error_page));
+        .route("/error", get(misc::error_page))
+        .route("/sign-in/social", post(social::sign_in_social))
+        .route("/callback/{id}", get(social::callback).post(social::callback_post))
+        .route("/link-social", post(social::link_social))
+        .route("/list-accounts", get(social::list_accounts))
+        .route("/unlink-account", post(social::unlink_account))
+        .route("/get-access-token", post(social::get_access_token))
+        .route("/refresh-token", post(social::refresh_token))
+        .route("/account-info", get(social::account_info));
     if state.auth.config.plugins.two_factor.enabled {
         r = r
             .route("/two-factor/enable", post(two_factor::enable))

@@ -1,0 +1,59 @@
+//! Social sign-in (Better Auth's `/sign-in/social`, `/callback/:id`, `/link-social` …):
+//! the authorization-code flow with PKCE and state kept in `verification`, a generic
+//! OpenID Connect provider found by issuer discovery, and the GitHub and Google presets.
+//!
+//! `provider` — configuration → [`Provider`], authorization URLs, profile mapping;
+//! `protocol` — the HTTP calls to a provider (discovery, tokens, userinfo, JWKS-verified ID tokens);
+//! `state` — the OAuth state row and cookie; `flow` — sign-in, callback, linking;
+//! `accounts` — linked accounts and their tokens.
+
+pub mod accounts;
+pub mod flow;
+pub mod protocol;
+pub mod provider;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use provider::Provider;
+
+use crate::config::Config;
+
+/// The configured providers and the HTTP client they share.
+pub struct Providers {
+    list: Vec<Arc<Provider>>,
+}
+
+impl Providers {
+    pub fn from_config(cfg: &Config) -> Result<Self, String> {
+        if cfg.social_providers.is_empty() {
+            return Ok(Self { list: Vec::new() });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            // Token and profile endpoints must answer directly (Better Auth refuses redirects too).
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("social providers: HTTP client: {e}"))?;
+        let list = cfg
+            .social_providers
+            .iter()
+            .map(|(id, pc)| Provider::new(id, pc, http.clone()).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { list })
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Provider>> {
+        self.list.iter().find(|p| p.id == id).cloned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn check_schema(&self, schema: &crate::store::Schema) -> Result<(), String> {
+        self.list.iter().try_for_each(|p| p.check_schema(schema))
+    }
+}

@@ -1,0 +1,282 @@
+//! The HTTP side of OAuth 2.0 / OpenID Connect: discovery, the token endpoint (code and
+//! refresh grants, `client_secret_post` as Better Auth sends it), userinfo, GitHub's profile
+//! and email APIs, and ID tokens verified against the provider's JWKS.
+//! Errors are plain strings for the log; callers map them to Better Auth's error codes.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value as Json;
+
+use super::provider::{BaseProfile, Endpoints, Profile, Provider, Tokens};
+use crate::config::SocialKind;
+
+/// How long a fetched JWKS is trusted before it is fetched again (an unknown `kid` refetches).
+const JWKS_TTL: Duration = Duration::from_secs(600);
+/// Google's documented maximum ID-token age (Better Auth's `maxTokenAge: "1h"`).
+const GOOGLE_MAX_AGE_SECONDS: i64 = 3600;
+
+async fn get_json(req: reqwest::RequestBuilder) -> Result<Json, String> {
+    let res = req.header("accept", "application/json").send().await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let body: Json = res.json().await.map_err(|e| format!("HTTP {status}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {body}"));
+    }
+    Ok(body)
+}
+
+/// OpenID Connect Discovery 1.0: the document's `issuer` must be the configured issuer.
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, String> {
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    let doc = get_json(http.get(&url)).await.map_err(|e| format!("discovery {url}: {e}"))?;
+    let s = |k: &str| doc.get(k).and_then(Json::as_str).map(str::to_string);
+    if s("issuer").as_deref().map(|i| i.trim_end_matches('/')) != Some(issuer) {
+        return Err(format!("discovery {url}: issuer {:?} is not {issuer:?}", s("issuer")));
+    }
+    Ok(Endpoints {
+        issuer: Some(issuer.to_string()),
+        authorization: s("authorization_endpoint"),
+        token: s("token_endpoint"),
+        userinfo: s("userinfo_endpoint"),
+        jwks_uri: s("jwks_uri"),
+        emails: None,
+    })
+}
+
+fn seconds(v: Option<&Json>) -> Option<i64> {
+    match v? {
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Better Auth's `getOAuth2Tokens`: expiries from `expires_in`, scopes split on spaces.
+fn tokens_from(data: &Json) -> Tokens {
+    let s = |k: &str| data.get(k).and_then(Json::as_str).map(str::to_string);
+    let at = |k: &str| seconds(data.get(k)).map(|n| Utc::now() + chrono::Duration::seconds(n));
+    let scopes = match data.get("scope") {
+        Some(Json::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        Some(Json::Array(a)) => a.iter().filter_map(Json::as_str).map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    Tokens {
+        access_token: s("access_token"),
+        refresh_token: s("refresh_token"),
+        id_token: s("id_token"),
+        access_token_expires_at: at("expires_in"),
+        refresh_token_expires_at: at("refresh_token_expires_in"),
+        scopes,
+    }
+}
+
+async fn token_request(p: &Provider, grant: &[(&str, &str)]) -> Result<Tokens, String> {
+    let endpoints = p.endpoints().await?;
+    let url = endpoints.token.as_deref().ok_or("no token endpoint")?;
+    let mut form: Vec<(&str, &str)> = grant.to_vec();
+    form.push(("client_id", &p.client_id));
+    if let Some(secret) = &p.client_secret {
+        form.push(("client_secret", secret));
+    }
+    let data = get_json(p.http.post(url).form(&form)).await?;
+    // GitHub answers errors with 200 and an `error` member.
+    if let Some(err) = data.get("error") {
+        return Err(format!("token endpoint: {err} {}", data.get("error_description").unwrap_or(&Json::Null)));
+    }
+    if data.get("access_token").and_then(Json::as_str).is_none() {
+        return Err("token endpoint: no access_token".into());
+    }
+    Ok(tokens_from(&data))
+}
+
+pub async fn exchange_code(p: &Provider, code: &str, verifier: &str, redirect_uri: &str) -> Result<Tokens, String> {
+    let grant = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("code_verifier", verifier),
+        ("redirect_uri", redirect_uri),
+    ];
+    token_request(p, &grant).await
+}
+
+pub async fn refresh(p: &Provider, refresh_token: &str) -> Result<Tokens, String> {
+    token_request(p, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
+}
+
+async fn jwks(p: &Provider, endpoints: &Endpoints, force: bool) -> Result<JwkSet, String> {
+    let mut cached = p.jwks.lock().await;
+    if let Some((at, set)) = cached.as_ref()
+        && !force
+        && at.elapsed() < JWKS_TTL
+    {
+        return Ok(set.clone());
+    }
+    let url = endpoints.jwks_uri.as_deref().ok_or("no jwks_uri")?;
+    let body = get_json(p.http.get(url)).await.map_err(|e| format!("jwks {url}: {e}"))?;
+    let set: JwkSet = serde_json::from_value(body).map_err(|e| format!("jwks {url}: {e}"))?;
+    *cached = Some((Instant::now(), set.clone()));
+    Ok(set)
+}
+
+/// Asymmetric algorithms only: an ID token signed with HS* or `none` is refused.
+fn allowed(alg: Algorithm) -> bool {
+    use Algorithm::*;
+    matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512 | ES256 | ES384 | EdDSA)
+}
+
+/// Verifies an ID token: signature by the provider's JWKS key named by `kid`, issuer,
+/// audience = client id, expiry (unless `check_exp` is off, for stored tokens), and the
+/// nonce when one is expected. Returns its claims.
+pub async fn verify_id_token(p: &Provider, token: &str, nonce: Option<&str>, check_exp: bool) -> Result<Json, String> {
+    let endpoints = p.endpoints().await?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("id token header: {e}"))?;
+    if !allowed(header.alg) {
+        return Err(format!("id token algorithm {:?} is not accepted", header.alg));
+    }
+    let mut set = jwks(p, endpoints, false).await?;
+    let find = |set: &JwkSet| match &header.kid {
+        Some(kid) => set.find(kid).cloned(),
+        None if set.keys.len() == 1 => set.keys.first().cloned(),
+        None => None,
+    };
+    let jwk = match find(&set) {
+        Some(k) => k,
+        None => {
+            // The provider may have rotated its keys since the last fetch.
+            set = jwks(p, endpoints, true).await?;
+            find(&set).ok_or("id token key not found in the provider's JWKS")?
+        }
+    };
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("id token key: {e}"))?;
+    let mut v = Validation::new(header.alg);
+    v.set_audience(&[&p.client_id]);
+    let issuers = p.issuers(endpoints);
+    if issuers.is_empty() {
+        return Err("no issuer to check the id token against".into());
+    }
+    v.set_issuer(&issuers);
+    v.validate_exp = check_exp;
+    let required: &[&str] = if check_exp { &["exp", "iss", "aud", "sub"] } else { &["iss", "aud", "sub"] };
+    v.set_required_spec_claims(required);
+    let claims = jsonwebtoken::decode::<Json>(token, &key, &v).map_err(|e| format!("id token: {e}"))?.claims;
+    if let Some(expected) = nonce
+        && !claims.get("nonce").and_then(Json::as_str).is_some_and(|n| crate::crypto::ct_eq(n, expected))
+    {
+        return Err("id token nonce does not match".into());
+    }
+    if p.kind == SocialKind::Google && check_exp {
+        let iat = claims.get("iat").and_then(Json::as_i64).unwrap_or(0);
+        if Utc::now().timestamp() - iat > GOOGLE_MAX_AGE_SECONDS {
+            return Err("id token is too old".into());
+        }
+    }
+    Ok(claims)
+}
+
+fn bool_claim(v: Option<&Json>) -> bool {
+    matches!(v, Some(Json::Bool(true))) || v.and_then(Json::as_str) == Some("true")
+}
+
+fn str_claim(v: &Json, k: &str) -> Option<String> {
+    v.get(k).and_then(Json::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// `sub` as a string (some providers send numbers).
+fn subject(v: &Json, k: &str) -> Option<String> {
+    match v.get(k)? {
+        Json::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The profile from OpenID Connect claims (ID token, userinfo, or both merged).
+pub fn profile_from_claims(p: &Provider, claims: Json) -> Result<Profile, String> {
+    let sub = subject(&claims, "sub").ok_or("claims without sub")?;
+    let base = BaseProfile {
+        email: str_claim(&claims, "email"),
+        email_verified: bool_claim(claims.get("email_verified")),
+        name: str_claim(&claims, "name").unwrap_or_default(),
+        image: str_claim(&claims, "picture"),
+    };
+    Ok(p.profile(sub, base, claims))
+}
+
+async fn userinfo(p: &Provider, url: &str, access_token: &str) -> Result<Json, String> {
+    get_json(p.http.get(url).bearer_auth(access_token)).await.map_err(|e| format!("userinfo {url}: {e}"))
+}
+
+/// The user behind freshly issued tokens. `nonce` is the one sent with the authorization
+/// request (bound into the ID token); `check_exp` is off for tokens read back from storage.
+pub async fn fetch_profile(
+    p: &Provider,
+    tokens: &Tokens,
+    nonce: Option<&str>,
+    check_exp: bool,
+) -> Result<Profile, String> {
+    if p.kind == SocialKind::Github {
+        return github_profile(p, tokens.access_token.as_deref().ok_or("no access token")?).await;
+    }
+    let endpoints = p.endpoints().await?;
+    let mut claims = match &tokens.id_token {
+        Some(id_token) => Some(verify_id_token(p, id_token, nonce, check_exp).await?),
+        None if p.kind == SocialKind::Google => return Err("Google answered without an id_token".into()),
+        None if nonce.is_some() => return Err("nonce sent but no id_token returned".into()),
+        None => None,
+    };
+    if let (Some(url), Some(access)) = (&endpoints.userinfo, &tokens.access_token) {
+        let info = userinfo(p, url, access).await?;
+        claims = Some(match claims {
+            None => info,
+            Some(mut id_claims) => {
+                // OIDC Core §5.3.2: the userinfo `sub` must be the ID token's.
+                if subject(&info, "sub") != subject(&id_claims, "sub") {
+                    return Err("userinfo sub differs from the id token's".into());
+                }
+                if let (Some(dst), Json::Object(src)) = (id_claims.as_object_mut(), info) {
+                    for (k, v) in src {
+                        dst.entry(k).or_insert(v);
+                    }
+                }
+                id_claims
+            }
+        });
+    }
+    profile_from_claims(p, claims.ok_or("neither an id_token nor a userinfo endpoint")?)
+}
+
+/// GitHub: `GET /user`, and `GET /user/emails` for the primary address and whether it is
+/// verified (Better Auth's github provider).
+async fn github_profile(p: &Provider, access_token: &str) -> Result<Profile, String> {
+    let endpoints = p.endpoints().await?;
+    let url = endpoints.userinfo.as_deref().ok_or("no user endpoint")?;
+    let mut user = userinfo(p, url, access_token).await?;
+    let emails = match &endpoints.emails {
+        Some(url) => userinfo(p, url, access_token).await.ok().and_then(|e| e.as_array().cloned()),
+        None => None,
+    };
+    let emails = emails.unwrap_or_default();
+    let mut email = str_claim(&user, "email");
+    if email.is_none() {
+        let primary = emails.iter().find(|e| bool_claim(e.get("primary"))).or(emails.first());
+        email = primary.and_then(|e| str_claim(e, "email"));
+        if let (Some(e), Some(obj)) = (&email, user.as_object_mut()) {
+            obj.insert("email".into(), Json::String(e.clone()));
+        }
+    }
+    let verified = emails
+        .iter()
+        .find(|e| email.is_some() && str_claim(e, "email") == email)
+        .is_some_and(|e| bool_claim(e.get("verified")));
+    let id = subject(&user, "id").ok_or("GitHub user without id")?;
+    let base = BaseProfile {
+        email,
+        email_verified: verified,
+        name: str_claim(&user, "name").or_else(|| str_claim(&user, "login")).unwrap_or_default(),
+        image: str_claim(&user, "avatar_url"),
+    };
+    Ok(p.profile(id, base, user))
+}
