@@ -4,8 +4,10 @@
 mod harness;
 
 mod bad_input;
+mod cookie_cache;
 mod email_smtp;
 mod flows;
 mod resilience;
 mod schema;
 mod transactions;
+mod two_factor;
