@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the Rust tests (unit + integration, which start the
 # real server), and the Better Auth conformance suite against the built server in the
-# default and rate-limit configurations. Exits non-zero on any failure.
+# default, rate-limit and cookie-cache configurations. Exits non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
