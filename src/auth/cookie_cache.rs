@@ -8,6 +8,9 @@
 //! * `jwe`: the same claims plus `jti`, encrypted (dir, A256CBC-HS512, HKDF key, salt
 //!   `better-auth-session`).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -33,9 +36,16 @@ pub struct CookieCache {
     jwt_encoding: EncodingKey,
     jwt_decoding: DecodingKey,
     jwe: JweKey,
+    /// Copies already checked, by cookie value: a client sends the same copy until it expires,
+    /// so the signature check and parse are done once per copy, not per request.
+    checked: Mutex<HashMap<String, Cached>>,
 }
 
+/// Bound of [`CookieCache::checked`]; it is emptied when full.
+const MAX_CHECKED: usize = 10_000;
+
 /// A cached copy whose signature (or encryption) checked out.
+#[derive(Clone)]
 pub struct Cached {
     pub session: Session,
     pub user: User,
@@ -54,7 +64,22 @@ impl CookieCache {
             jwt_encoding: EncodingKey::from_secret(secret),
             jwt_decoding: DecodingKey::from_secret(secret),
             jwe: JweKey::derive(secret, JWE_SALT),
+            checked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// [`CookieCache::decode`], remembering copies that checked out (never failures).
+    pub fn decode_remembered(&self, schema: &Schema, value: &str) -> Option<Cached> {
+        if let Some(hit) = self.checked.lock().unwrap_or_else(|p| p.into_inner()).get(value) {
+            return Some(hit.clone());
+        }
+        let cached = self.decode(schema, value)?;
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if checked.len() >= MAX_CHECKED {
+            checked.clear();
+        }
+        checked.insert(value.to_string(), cached.clone());
+        Some(cached)
     }
 
     /// The cookie's Max-Age: none (a browser-session cookie) when the session is not remembered.

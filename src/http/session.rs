@@ -97,7 +97,7 @@ pub async fn optional(state: &AppState, headers: &HeaderMap) -> Result<Option<Cu
 /// still usable (WIRE.md §12). Only get-session trusts it; other routes read the store.
 pub fn from_cache(state: &AppState, cache: &CookieCache, headers: &HeaderMap, token: &str) -> Option<Current> {
     let value = state.cookies.read_chunked(headers, SESSION_DATA)?;
-    let cached = cache.decode(&state.auth.schema, &value)?;
+    let cached = cache.decode_remembered(&state.auth.schema, &value)?;
     let now = chrono::Utc::now().timestamp_millis();
     cache.usable(&cached, token, now).then(|| Current {
         session: cached.session,
