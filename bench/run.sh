@@ -8,10 +8,13 @@
 # Env (defaults in brackets):
 #   BENCH_SECONDS [10]  BENCH_WARMUP [2]  BENCH_THREADS [2]  BENCH_CONNECTIONS [32]  BENCH_TIMEOUT [10s]
 #   BENCH_SCENARIOS ["get-session-cookie get-session-bearer sign-in sign-up"]; also available:
-#                   token (GET /token, both servers), convex-token (GET /convex/token, Palisade only:
-#                   the reference's Convex plugin does not run outside Convex; selecting it turns
-#                   Palisade's Convex profile on, which also sets the convex_jwt cookie on get-session)
-#   BENCH_REF_PORT [4300]  BENCH_PAL_PORT [4301]  BENCH_NODE_ENV [production]
+#     token (GET /token, both servers), convex-token (GET /convex/token, Palisade only: the reference's
+#     Convex plugin does not run outside Convex; selecting it turns Palisade's Convex profile on, which
+#     also sets the convex_jwt cookie on get-session);
+#     get-session-cache: cookie + session_data against a second reference (COOKIE_CACHE=1) and a second
+#     Palisade (conformance/cookie-cache.toml); bare-axum: examples/bare_axum.rs, the yardstick
+#   BENCH_REF_PORT [4300]  BENCH_PAL_PORT [4301]  BENCH_BARE_PORT [4302]  BENCH_REF_CC_PORT [4303]
+#   BENCH_PAL_CC_PORT [4304]  BENCH_NODE_ENV [production]
 #   BENCH_PAL_DATABASE [sqlite] | postgres | mysql   BENCH_PAL_REDIS [0] (1: Redis as secondary storage)
 #   BENCH_NO_BUILD=1     use the existing target/release binaries (no cargo build)
 #   BENCH_BUILD_TRIES [10]  attempts of `cargo build --release`, 60 s apart (src/ may be mid-edit)
@@ -23,9 +26,12 @@ BENCH_WARMUP=${BENCH_WARMUP:-2}
 BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-10s}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-"get-session-cookie get-session-bearer sign-in sign-up"}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-"get-session-cookie get-session-bearer get-session-cache bare-axum sign-in sign-up"}
 REF_PORT=${BENCH_REF_PORT:-4300}
 PAL_PORT=${BENCH_PAL_PORT:-4301}
+BARE_PORT=${BENCH_BARE_PORT:-4302}
+REF_CC_PORT=${BENCH_REF_CC_PORT:-4303}
+PAL_CC_PORT=${BENCH_PAL_CC_PORT:-4304}
 NODE_ENV_WANTED=${BENCH_NODE_ENV:-production}
 BUILD_TRIES=${BENCH_BUILD_TRIES:-10}
 
@@ -47,7 +53,7 @@ PASSWORD="bench-password-123"
 SEED_EMAIL="bench-seed@bench.example"
 TAG="${ts}$$"
 
-ref_pid="" pal_pid="" failed=1
+ref_pid="" pal_pid="" ref_cc_pid="" pal_cc_pid="" bare_pid="" failed=1
 
 say() { printf '%s\n' "$*" | tee -a "$out"; }
 die() { say "ERROR: $*"; exit 1; }
@@ -76,6 +82,9 @@ cleanup() {
   trap - EXIT INT TERM
   stop_server "$ref_pid"
   stop_server "$pal_pid"
+  stop_server "$ref_cc_pid"
+  stop_server "$pal_cc_pid"
+  stop_server "$bare_pid"
   if [ "$failed" = 1 ] || [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
     echo "temporary files (databases, server logs) kept in $tmp" >&2
   else
@@ -109,10 +118,15 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   echo "building palisade (release)…" >&2
   cargo_build || { tail -30 "$tmp/build.log" >&2; die "cargo build --release failed $BUILD_TRIES times"; }
 fi
-target_dir=${CARGO_TARGET_DIR:-$repo/target}
-[ -x "$target_dir/release/palisade" ] || die "$target_dir/release/palisade missing"
+target=${CARGO_TARGET_DIR:-$repo/target}
+[ -x "$target/release/palisade" ] || die "$target/release/palisade missing"
 # Pin the binary: a concurrent build must not swap it between runs.
-cp "$target_dir/release/palisade" "$tmp/palisade"
+cp "$target/release/palisade" "$tmp/palisade"
+wants() { [[ " $BENCH_SCENARIOS " == *" $1 "* ]]; }
+if wants bare-axum; then
+  [ "${BENCH_NO_BUILD:-0}" = 1 ] || cargo_build --example bare_axum || die "examples/bare_axum did not build"
+  cp "$target/release/examples/bare_axum" "$tmp/bare_axum"
+fi
 
 scrypt_line="scrypt_rate example missing"
 if [ -f "$repo/examples/scrypt_rate.rs" ] || [ -f "$repo/examples/scrypt_rate/main.rs" ]; then
@@ -120,9 +134,9 @@ if [ -f "$repo/examples/scrypt_rate.rs" ] || [ -f "$repo/examples/scrypt_rate/ma
     echo "building examples/scrypt_rate (release)…" >&2
     BUILD_TRIES=$(( BUILD_TRIES < 3 ? BUILD_TRIES : 3 )) cargo_build --example scrypt_rate || true
   fi
-  if [ -x "$repo/target/release/examples/scrypt_rate" ]; then
+  if [ -x "$target/release/examples/scrypt_rate" ]; then
     echo "running scrypt_rate…" >&2
-    if line=$(timeout 300 "$repo/target/release/examples/scrypt_rate" 2>"$tmp/scrypt_rate.err"); then
+    if line=$(timeout 300 "$target/release/examples/scrypt_rate" 2>"$tmp/scrypt_rate.err"); then
       scrypt_line=$(printf '%s\n' "$line" | grep -m1 '^scrypt' || printf '%s\n' "$line" | tail -1)
     else
       scrypt_line="scrypt_rate failed (exit $?): $(tail -1 "$tmp/scrypt_rate.err")"
@@ -150,13 +164,15 @@ health_wait() { # name pid url log seconds
 }
 
 port_free() { ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" 2>/dev/null; }
-port_free "$REF_PORT" || die "something already listens on 127.0.0.1:$REF_PORT"
-port_free "$PAL_PORT" || die "something already listens on 127.0.0.1:$PAL_PORT"
+for p in "$REF_PORT" "$PAL_PORT" "$BARE_PORT" "$REF_CC_PORT" "$PAL_CC_PORT"; do
+  port_free "$p" || die "something already listens on 127.0.0.1:$p"
+done
 
-start_ref() { # NODE_ENV
-  setsid env PORT="$REF_PORT" RATE_LIMIT=0 RESET_DB=1 DB="$tmp/ref.db" EMAIL_LOG="$tmp/ref-mail.jsonl" \
-    BETTER_AUTH_SECRET="$SECRET" NODE_ENV="$1" \
-    "$shared/reference.sh" >"$tmp/ref.log" 2>&1 </dev/null &
+start_ref() { # NODE_ENV [port name extra-env…] (sets ref_pid)
+  local port=${2:-$REF_PORT} name=${3:-ref}
+  setsid env PORT="$port" RATE_LIMIT=0 RESET_DB=1 DB="$tmp/$name.db" EMAIL_LOG="$tmp/$name-mail.jsonl" \
+    BETTER_AUTH_SECRET="$SECRET" NODE_ENV="$1" "${@:4}" \
+    "$shared/reference.sh" >"$tmp/$name.log" 2>&1 </dev/null &
   ref_pid=$!
 }
 
@@ -192,11 +208,53 @@ pal_convex=""; [[ " $BENCH_SCENARIOS " == *" convex-token "* ]] && pal_convex=tr
 pal_pid=$!
 health_wait palisade "$pal_pid" "http://127.0.0.1:$PAL_PORT/api/auth/ok" "$tmp/pal.log" 60 || die "palisade did not start"
 
+# The cookie-cache scenario: the same two servers again with the cache on (compact, 300 s).
+if wants get-session-cache; then
+  main_ref_pid=$ref_pid
+  start_ref "$ref_node_env" "$REF_CC_PORT" ref-cc COOKIE_CACHE=1
+  ref_cc_pid=$ref_pid ref_pid=$main_ref_pid
+  health_wait reference-cc "$ref_cc_pid" "http://127.0.0.1:$REF_CC_PORT/health" "$tmp/ref-cc.log" 300 || die "reference (cookie cache) did not start"
+  [[ $pal_db == sqlite:* ]] && pal_cc_db="sqlite://$tmp/pal-cc.db" || pal_cc_db=$pal_db
+  ( cd "$tmp" && exec setsid env PALISADE_CONFIG="$repo/conformance/cookie-cache.toml" PALISADE_LISTEN="127.0.0.1:$PAL_CC_PORT" \
+      BASE_URL="http://127.0.0.1:$PAL_CC_PORT" DATABASE_URL="$pal_cc_db" ${pal_redis:+REDIS_URL="$pal_redis"} PALISADE_EMAIL_LOG="$tmp/pal-cc-mail.jsonl" \
+      BETTER_AUTH_SECRET="$SECRET" PALISADE_ENV=production PALISADE_RATE_LIMIT__ENABLED=false PALISADE_LOG=warn \
+      "$tmp/palisade" serve ) >"$tmp/pal-cc.log" 2>&1 </dev/null &
+  pal_cc_pid=$!
+  health_wait palisade-cc "$pal_cc_pid" "http://127.0.0.1:$PAL_CC_PORT/api/auth/ok" "$tmp/pal-cc.log" 60 || die "palisade (cookie cache) did not start"
+fi
+if wants bare-axum; then
+  setsid "$tmp/bare_axum" "127.0.0.1:$BARE_PORT" >"$tmp/bare.log" 2>&1 </dev/null &
+  bare_pid=$!
+  health_wait bare-axum "$bare_pid" "http://127.0.0.1:$BARE_PORT/api/auth/ok" "$tmp/bare.log" 30 || die "bare axum did not start"
+fi
+
 # ---------------------------------------------------------------- seed + sanity checks
 declare -A COOKIE TOKEN PID PORT RSS0 RSS1 HWM1 DEAD
 PID[reference]=$ref_pid; PID[palisade]=$pal_pid
 PORT[reference]=$REF_PORT; PORT[palisade]=$PAL_PORT
 servers="reference palisade"
+if wants get-session-cache; then
+  PID[reference-cc]=$ref_cc_pid; PID[palisade-cc]=$pal_cc_pid
+  PORT[reference-cc]=$REF_CC_PORT; PORT[palisade-cc]=$PAL_CC_PORT
+  servers+=" reference-cc palisade-cc"
+fi
+if wants bare-axum; then PID[bare-axum]=$bare_pid; PORT[bare-axum]=$BARE_PORT; fi
+# Which servers a scenario loads.
+servers_for() {
+  case $1 in
+    get-session-cache) echo "reference-cc palisade-cc" ;;
+    bare-axum) echo "bare-axum" ;;
+    *) echo "reference palisade" ;;
+  esac
+}
+# Cookies of a sign-in made just before the cookie-cache scenario (session_token + session_data),
+# so the cached copy (300 s) outlives the run.
+cache_cookies() { # server
+  local base="http://127.0.0.1:${PORT[$1]}"
+  curl -sS -o /dev/null -D "$tmp/$1-cc.hdr" --max-time 30 -H 'Content-Type: application/json' \
+    --data "{\"email\":\"$SEED_EMAIL\",\"password\":\"$PASSWORD\"}" "$base/api/auth/sign-in/email" || true
+  tr -d '\r' <"$tmp/$1-cc.hdr" | awk 'tolower($1) == "set-cookie:" && $2 ~ /(session_token|session_data)=./ { split($2, a, ";"); print a[1] }' | paste -sd';' - | sed 's/;/; /g'
+}
 
 rss_kb() { awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
@@ -233,12 +291,14 @@ for s in $servers; do
 done
 
 # ---------------------------------------------------------------- load
-declare -A RPS P50 P99 ERR CPU BG NOTE
+declare -A RPS P50 P99 ERR CPU BG NOTE CC_COOKIE
 run_wrk() { # server scenario seconds -> BENCH_RESULT line on stdout; full output appended to $raw
   local s=$1 sc=$2 secs=$3 script hdr=() expect
   case $sc in
     get-session-cookie) script=get-session.lua; expect='"session"'; hdr=(-H "Cookie: ${COOKIE[$s]}") ;;
     get-session-bearer) script=get-session.lua; expect='"session"'; hdr=(-H "Authorization: Bearer ${TOKEN[$s]}") ;;
+    get-session-cache) script=get-session.lua; expect='"session"'; hdr=(-H "Cookie: ${CC_COOKIE[$s]}") ;;
+    bare-axum) script=get-session.lua; expect='"session"' ;;
     sign-in) script=sign-in.lua; expect='"token"' ;;
     sign-up) script=sign-up.lua; expect='"token"' ;;
     token) script=token.lua; expect='"token"'; hdr=(-H "Cookie: ${COOKIE[$s]}") ;;
@@ -275,11 +335,15 @@ field() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" <<<"$2" | head -1;
 
 say "running: warm-up ${BENCH_WARMUP}s + ${BENCH_SECONDS}s per scenario and server, wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS --timeout $BENCH_TIMEOUT"
 for sc in $BENCH_SCENARIOS; do
-  for s in $servers; do
+  for s in $(servers_for "$sc"); do
     key="$sc/$s"
     if [ -n "${DEAD[$s]:-}" ]; then RPS[$key]="-"; NOTE[$key]="server had crashed"; continue; fi
     if [ "$sc" = convex-token ] && [ "$s" = reference ]; then
       RPS[$key]="-"; NOTE[$key]="no /convex/token outside Convex (WIRE.md §14): compare with token / reference"; continue
+    fi
+    if [ "$sc" = get-session-cache ]; then
+      CC_COOKIE[$s]=$(cache_cookies "$s")
+      [[ ${CC_COOKIE[$s]} == *session_data=* ]] || say "WARNING: $s: sign-in sent no session_data cookie"
     fi
     idle=$(wait_idle "${PID[$s]}")
     [ "$BENCH_WARMUP" -gt 0 ] && run_wrk "$s" "$sc" "$BENCH_WARMUP" >/dev/null
@@ -315,10 +379,11 @@ for sc in $BENCH_SCENARIOS; do
       log=$tmp/ref.log; [ "$s" = palisade ] && log=$tmp/pal.log
       say "WARNING: $s died during $sc; last lines of its log:"; tail -20 "$log" | tee -a "$out"
     fi
-    say "  $(printf '%-19s %-9s' "$sc" "$s") ${RPS[$key]} req/s  p50 ${P50[$key]:-?} ms  p99 ${P99[$key]:-?} ms  errors ${ERR[$key]:-?}"
+    say "  $(printf '%-19s %-12s' "$sc" "$s") ${RPS[$key]} req/s  p50 ${P50[$key]:-?} ms  p99 ${P99[$key]:-?} ms  errors ${ERR[$key]:-?}"
   done
 done
-for s in $servers; do
+measured="$servers"; wants bare-axum && measured+=" bare-axum"
+for s in $measured; do
   alive "${PID[$s]}" && wait_idle "${PID[$s]}" >/dev/null
   if alive "${PID[$s]}"; then RSS1[$s]=$(rss_kb "${PID[$s]}"); HWM1[$s]=$(rss_kb "${PID[$s]}" VmHWM); fi
 done
@@ -335,31 +400,37 @@ say "req/s counts correct answers only (200 and the expected body); errors = wro
 say "latency percentiles from wrk (completed requests); server CPU = server process CPU time / wall time (200% = both cores);"
 say "bg CPU = whole-machine CPU in the second before the run, both servers idle (other processes; should be near 0%)"
 say ""
-say "| scenario           | server    |     req/s |   p50 ms |   p99 ms | errors | server CPU | bg CPU |"
-say "|--------------------|-----------|----------:|---------:|---------:|-------:|-----------:|-------:|"
+say "| scenario           | server       |     req/s |   p50 ms |   p99 ms | errors | server CPU | bg CPU |"
+say "|--------------------|--------------|----------:|---------:|---------:|-------:|-----------:|-------:|"
 for sc in $BENCH_SCENARIOS; do
-  for s in $servers; do
+  for s in $(servers_for "$sc"); do
     k="$sc/$s"
-    say "$(printf '| %-18s | %-9s | %9s | %8s | %8s | %6s | %10s | %6s |' "$sc" "$s" "${RPS[$k]:--}" "${P50[$k]:--}" "${P99[$k]:--}" "${ERR[$k]:--}" "${CPU[$k]:--}" "${BG[$k]:--}")"
+    say "$(printf '| %-18s | %-12s | %9s | %8s | %8s | %6s | %10s | %6s |' "$sc" "$s" "${RPS[$k]:--}" "${P50[$k]:--}" "${P99[$k]:--}" "${ERR[$k]:--}" "${CPU[$k]:--}" "${BG[$k]:--}")"
   done
 done
 say ""
 say "Palisade / reference (req/s):"
 for sc in $BENCH_SCENARIOS; do
-  r=${RPS[$sc/reference]:--} p=${RPS[$sc/palisade]:--}
+  [ "$sc" = bare-axum ] && continue
+  set -- $(servers_for "$sc")
+  r=${RPS[$sc/$1]:--} p=${RPS[$sc/$2]:--}
   ratio=$(awk -v r="$r" -v p="$p" 'BEGIN { if (r + 0 > 0 && p != "-") printf "%.2fx", p / r; else print "n/a" }')
   say "$(printf '  %-19s %s' "$sc" "$ratio")"
 done
+if wants get-session-cache && wants bare-axum; then
+  c=${RPS[get-session-cache/palisade-cc]:--} b=${RPS[bare-axum/bare-axum]:--}
+  say "$(awk -v c="$c" -v b="$b" 'BEGIN { if (b + 0 > 0 && c != "-") printf "Palisade get-session with cookie cache / bare axum handler (same run): %.0f%% (target >= 60%%)", 100 * c / b; else print "cookie cache / bare axum: n/a" }')"
+fi
 say ""
 say "$scrypt_line"
 say ""
 say "memory (VmRSS; peak = VmHWM over the whole run):"
-for s in $servers; do
-  say "$(printf '  %-9s  idle after start+seed %-11s  after load %-11s  peak %s' "$s" "$(mib "${RSS0[$s]:-}")" "$(mib "${RSS1[$s]:-}")" "$(mib "${HWM1[$s]:-}")")"
+for s in $measured; do
+  say "$(printf '  %-12s  idle after start+seed %-11s  after load %-11s  peak %s' "$s" "$(mib "${RSS0[$s]:-}")" "$(mib "${RSS1[$s]:-}")" "$(mib "${HWM1[$s]:-}")")"
 done
 notes=0
 for sc in $BENCH_SCENARIOS; do
-  for s in $servers; do
+  for s in $(servers_for "$sc"); do
     k="$sc/$s"
     if [ -n "${NOTE[$k]:-}" ]; then
       [ "$notes" = 0 ] && { say ""; say "notes:"; }

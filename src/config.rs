@@ -192,6 +192,33 @@ pub struct SessionConfig {
     /// here invalidate it at once; writes by other processes are seen after at most this long.
     /// 0 turns the cache off.
     pub local_cache_ttl: u64,
+    /// The `session_data` cookie (WIRE.md §12).
+    pub cookie_cache: CookieCacheConfig,
+}
+
+/// Better Auth's `session.cookieCache`: a signed or encrypted copy of the session in a cookie,
+/// so get-session can answer without the database until it expires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CookieCacheConfig {
+    pub enabled: bool,
+    /// Seconds the cached copy is trusted (also the cookie's Max-Age).
+    pub max_age: i64,
+    pub strategy: CookieCacheStrategy,
+    /// Cached copies written with another version are ignored (bump it to invalidate them all).
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieCacheStrategy {
+    /// base64url JSON with an HMAC-SHA256 signature (Better Auth's default).
+    #[default]
+    Compact,
+    /// An HS256 JWT signed with the secret.
+    Jwt,
+    /// A JWE (dir, A256CBC-HS512): the content is not readable by the client.
+    Jwe,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -357,7 +384,19 @@ impl Default for EmailVerificationConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { expires_in: 604_800, update_age: 86_400, fresh_age: 86_400, local_cache_ttl: 5 }
+        Self {
+            expires_in: 604_800,
+            update_age: 86_400,
+            fresh_age: 86_400,
+            local_cache_ttl: 5,
+            cookie_cache: CookieCacheConfig::default(),
+        }
+    }
+}
+
+impl Default for CookieCacheConfig {
+    fn default() -> Self {
+        Self { enabled: false, max_age: 300, strategy: CookieCacheStrategy::Compact, version: "1".into() }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Cryptography with Better Auth's exact formats: ids, cookie signatures, password hashes,
 //! symmetric encryption (WIRE.md §3, §4, §15.3, §15.4).
 
+pub mod jwe;
 pub mod password;
 pub mod scrypt;
 pub mod symmetric;

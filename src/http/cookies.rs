@@ -31,7 +31,11 @@ impl Cookies {
 
     /// A Set-Cookie line; the value is URL-encoded like `encodeURIComponent`.
     pub fn set(&self, short: &str, value: &str, max_age: Option<i64>) -> String {
-        let mut s = format!("{}={}", self.name(short), encode_component(value));
+        self.set_named(&self.name(short), value, max_age)
+    }
+
+    fn set_named(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
+        let mut s = format!("{name}={}", encode_component(value));
         if let Some(age) = max_age {
             s.push_str(&format!("; Max-Age={age}"));
         }
@@ -57,9 +61,84 @@ impl Cookies {
         }
     }
 
-    /// Sign-out and dead sessions clear these three, in this order.
-    pub fn clear_session(&self) -> Vec<String> {
-        [SESSION_TOKEN, SESSION_DATA, DONT_REMEMBER].iter().map(|c| self.clear(c)).collect()
+    /// Sign-out and dead sessions clear these three, in this order, plus any chunks of the
+    /// cookie cache the request carried (after `session_data`).
+    pub fn clear_session(&self, headers: &HeaderMap) -> Vec<String> {
+        let mut out = vec![self.clear(SESSION_TOKEN), self.clear(SESSION_DATA)];
+        let base = self.name(SESSION_DATA);
+        let chunks = self.chunks_in(headers, SESSION_DATA);
+        out.extend(chunks.iter().filter(|n| **n != base).map(|n| self.set_named(n, "", Some(0))));
+        out.push(self.clear(DONT_REMEMBER));
+        out
+    }
+
+    /// Names of cookie `short` and of its chunks (`short.0`, `short.1`, …) in the request, in
+    /// request order.
+    pub fn chunks_in(&self, headers: &HeaderMap, short: &str) -> Vec<String> {
+        let base = self.name(short);
+        let mut names: Vec<String> = Vec::new();
+        for (name, _) in cookie_pairs(headers) {
+            if (name == base || chunk_index(&base, name).is_some()) && !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+        names
+    }
+
+    /// Cookie `short`, or its chunks joined in index order (Better Auth's chunked cookies).
+    pub fn read_chunked(&self, headers: &HeaderMap, short: &str) -> Option<String> {
+        if let Some(v) = self.read(headers, short).filter(|v| !v.is_empty()) {
+            return Some(v);
+        }
+        let base = self.name(short);
+        let mut chunks: Vec<(usize, String)> = Vec::new();
+        for (name, value) in cookie_pairs(headers) {
+            if let Some(i) = chunk_index(&base, name)
+                && !chunks.iter().any(|(j, _)| *j == i)
+            {
+                chunks.push((i, decode(value)));
+            }
+        }
+        chunks.sort_by_key(|(i, _)| *i);
+        (!chunks.is_empty()).then(|| chunks.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Expires cookie `short` and every chunk of it the request carried.
+    pub fn clear_chunked(&self, headers: &HeaderMap, short: &str) -> Vec<String> {
+        let base = self.name(short);
+        let mut names = self.chunks_in(headers, short);
+        if !names.contains(&base) {
+            names.insert(0, base);
+        }
+        names.iter().map(|n| self.set_named(n, "", Some(0))).collect()
+    }
+
+    /// Sets cookie `short` to `value`, split into `short.0`, `short.1`, … when one cookie would
+    /// pass Better Auth's 4050-byte limit; chunks the request carried that are not rewritten
+    /// are expired. Too large for 100 chunks: nothing is set (and old chunks are expired).
+    pub fn set_chunked(&self, headers: &HeaderMap, short: &str, value: &str, max_age: Option<i64>) -> Vec<String> {
+        let base = self.name(short);
+        let mut lines: Vec<(String, String)> =
+            self.chunks_in(headers, short).into_iter().map(|n| (n.clone(), self.set_named(&n, "", Some(0)))).collect();
+        let mut put = |name: String, line: String| match lines.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = line,
+            None => lines.push((name, line)),
+        };
+        // Room for a value next to the longest chunk name and the attributes.
+        let room = MAX_COOKIE_SIZE.saturating_sub(self.set_named(&format!("{base}.99"), "", max_age).len()).max(1);
+        let count = value.len().div_ceil(room);
+        if count <= 1 {
+            put(base.clone(), self.set_named(&base, value, max_age));
+        } else if count <= MAX_CHUNKS {
+            for (i, part) in value.as_bytes().chunks(room).enumerate() {
+                let name = format!("{base}.{i}");
+                let line = self.set_named(&name, &String::from_utf8_lossy(part), max_age);
+                put(name, line);
+            }
+        } else {
+            tracing::warn!(cookie = %base, bytes = value.len(), "cookie too large even after chunking: not set");
+        }
+        lines.into_iter().map(|(_, l)| l).collect()
     }
 
     /// The first value of cookie `short` in the request, URL-decoded.
@@ -75,19 +154,34 @@ impl Cookies {
     }
 }
 
-fn decode(v: &str) -> String {
-    percent_decode_str(v).decode_utf8_lossy().into_owned()
+/// Better Auth's per-cookie ceiling (Safari's limit, less room for attributes) and chunk cap.
+const MAX_COOKIE_SIZE: usize = 4050;
+const MAX_CHUNKS: usize = 100;
+
+/// `N` when `name` is `{base}.N` with `N` a canonical non-negative integer.
+fn chunk_index(base: &str, name: &str) -> Option<usize> {
+    let suffix = name.strip_prefix(base)?.strip_prefix('.')?;
+    let i: usize = suffix.parse().ok()?;
+    (i.to_string() == suffix).then_some(i)
 }
 
-pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// Every `name=value` pair of the request's Cookie headers (values still encoded).
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| decode(v.trim()))
+        .map(|(k, v)| (k.trim(), v.trim()))
+}
+
+fn decode(v: &str) -> String {
+    percent_decode_str(v).decode_utf8_lossy().into_owned()
+}
+
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookie_pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| decode(v))
 }
 
 #[cfg(test)]
@@ -107,6 +201,32 @@ mod tests {
             s.set(SESSION_DATA, "x", None),
             "__Secure-better-auth.session_data=x; Path=/; HttpOnly; Secure; SameSite=Lax"
         );
+    }
+
+    #[test]
+    fn large_values_are_chunked_and_stale_chunks_expired() {
+        let c = Cookies::new("better-auth", false, 604800);
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "better-auth.session_data.0=a; better-auth.session_data.1=b; x=1".parse().unwrap());
+        assert_eq!(c.read_chunked(&h, SESSION_DATA).as_deref(), Some("ab"));
+        let small = c.set_chunked(&h, SESSION_DATA, "v", Some(300));
+        assert_eq!(small.len(), 3);
+        assert!(small[0].starts_with("better-auth.session_data.0=; Max-Age=0"));
+        assert!(small[1].starts_with("better-auth.session_data.1=; Max-Age=0"));
+        assert_eq!(small[2], "better-auth.session_data=v; Max-Age=300; Path=/; HttpOnly; SameSite=Lax");
+        let big = "x".repeat(9000);
+        let lines = c.set_chunked(&HeaderMap::new(), SESSION_DATA, &big, Some(300));
+        assert_eq!(lines.len(), 3);
+        let mut joined = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.len() <= MAX_COOKIE_SIZE, "{}", l.len());
+            let (nv, _) = l.split_once(';').unwrap();
+            let (n, v) = nv.split_once('=').unwrap();
+            assert_eq!(n, format!("better-auth.session_data.{i}"));
+            joined.push_str(v);
+        }
+        assert_eq!(joined, big);
+        assert_eq!(c.clear_session(&h).len(), 5);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 
 use crate::auth::Auth;
+use crate::auth::cookie_cache::CookieCache;
 use crate::config::RateLimitStorage;
 use cookies::Cookies;
 use guard::IpRange;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub cookies: Arc<Cookies>,
     pub limiter: Option<Arc<RateLimiter>>,
     pub proxies: Arc<Vec<IpRange>>,
+    /// The `session_data` cookie, when `session.cookie_cache.enabled`.
+    pub cookie_cache: Option<Arc<CookieCache>>,
 }
 
 impl AppState {
@@ -57,7 +60,12 @@ impl AppState {
                 IpRange::parse(p).ok_or_else(|| format!("advanced.trusted_proxies: {p:?} is not an IP or CIDR range"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { auth, cookies: Arc::new(cookies), limiter, proxies: Arc::new(proxies) })
+        let cookie_cache = cfg
+            .session
+            .cookie_cache
+            .enabled
+            .then(|| Arc::new(CookieCache::new(&cfg.session.cookie_cache, auth.secret())));
+        Ok(Self { auth, cookies: Arc::new(cookies), limiter, proxies: Arc::new(proxies), cookie_cache })
     }
 }
 

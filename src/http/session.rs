@@ -5,9 +5,10 @@ use axum::http::{HeaderMap, header};
 use percent_encoding::percent_decode_str;
 
 use super::AppState;
-use super::cookies::{DONT_REMEMBER, SESSION_TOKEN};
+use super::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
+use crate::auth::cookie_cache::CookieCache;
 use crate::auth::sessions::{self, Lookup};
-use crate::auth::{Session, User};
+use crate::auth::{Session, User, users};
 use crate::error::{ApiError, Result};
 
 pub struct Current {
@@ -63,7 +64,12 @@ pub async fn find(state: &AppState, headers: &HeaderMap) -> Result<Found> {
     let Some(token) = request_token(state, headers) else {
         return Ok(Found::None);
     };
-    Ok(match sessions::lookup(&state.auth, &token).await? {
+    find_token(state, headers, &token).await
+}
+
+/// The live session of a (signature-checked) token, from the store.
+pub async fn find_token(state: &AppState, headers: &HeaderMap, token: &str) -> Result<Found> {
+    Ok(match sessions::lookup(&state.auth, token).await? {
         Lookup::Gone => Found::Gone,
         Lookup::Active(session, user) => {
             Found::Active(Current { session, user, dont_remember: dont_remember(state, headers) })
@@ -85,4 +91,61 @@ pub async fn optional(state: &AppState, headers: &HeaderMap) -> Result<Option<Cu
         Found::Active(c) => Some(c),
         _ => None,
     })
+}
+
+/// The session the request's cookie cache holds for `token`, if the copy checks out and is
+/// still usable (WIRE.md §12). Only get-session trusts it; other routes read the store.
+pub fn from_cache(state: &AppState, cache: &CookieCache, headers: &HeaderMap, token: &str) -> Option<Current> {
+    let value = state.cookies.read_chunked(headers, SESSION_DATA)?;
+    let cached = cache.decode_remembered(&state.auth.schema, &value)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    cache.usable(&cached, token, now).then(|| Current {
+        session: cached.session,
+        user: cached.user,
+        dont_remember: dont_remember(state, headers),
+    })
+}
+
+/// The `session_data` cookie(s) for a session, when the cookie cache is on.
+pub fn cache_cookies(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    user: &User,
+    dont_remember: bool,
+) -> Vec<String> {
+    let Some(cache) = &state.cookie_cache else {
+        return Vec::new();
+    };
+    let value = cache.encode(session, user, dont_remember, chrono::Utc::now().timestamp_millis());
+    state.cookies.set_chunked(headers, SESSION_DATA, &value, cache.cookie_max_age(dont_remember))
+}
+
+/// Everything that hands a session to the client: the signed token (and `dont_remember`),
+/// then the cookie cache, as Better Auth's `setSessionCookie` does.
+pub fn cookies_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    user: &User,
+    dont_remember: bool,
+) -> Vec<String> {
+    let mut out = state.cookies.session(&state.auth.signer, session.token(), dont_remember);
+    out.extend(cache_cookies(state, headers, session, user, dont_remember));
+    out
+}
+
+/// [`cookies_for`] after a write that changed the user: the cached copy is built from the
+/// user as stored now.
+pub async fn cookies_reloading_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    dont_remember: bool,
+) -> Result<Vec<String>> {
+    if state.cookie_cache.is_none() {
+        return Ok(state.cookies.session(&state.auth.signer, session.token(), dont_remember));
+    }
+    let user = users::find_by_id(&state.auth, session.user_id()).await?.ok_or_else(ApiError::unauthorized)?;
+    Ok(cookies_for(state, headers, session, &user, dont_remember))
 }

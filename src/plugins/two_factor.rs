@@ -192,6 +192,11 @@ pub struct Lockout {
 }
 
 impl Lockout {
+    /// The counter and lock of a stored `twoFactor` row (NULL count = 0).
+    pub fn of(rec: &Record) -> Lockout {
+        Lockout { failed: rec.int("failedVerificationCount").unwrap_or(0), locked_until: rec.date("lockedUntil") }
+    }
+
     pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
         self.locked_until.is_some_and(|t| t > now)
     }
@@ -209,10 +214,6 @@ impl Lockout {
             self.locked_until
         };
         Lockout { failed, locked_until }
-    }
-
-    fn is_clear(&self) -> bool {
-        self.failed == 0 && self.locked_until.is_none()
     }
 }
 
@@ -255,10 +256,7 @@ impl TwoFactor {
             backup_codes: parse_codes(&codes),
             // NULL (rows from before the column existed) counts as verified.
             verified: !matches!(rec.get("verified"), Some(Value::Bool(false))),
-            lockout: Lockout {
-                failed: rec.int("failedVerificationCount").unwrap_or(0),
-                locked_until: rec.date("lockedUntil"),
-            },
+            lockout: Lockout::of(rec),
             backup_codes_ciphertext: ciphertext,
         })
     }
@@ -548,6 +546,11 @@ pub async fn verify(
     if let (Subject::Challenge { id, .. }, Method::Totp(_) | Method::BackupCode { .. }) = (&subject, &method) {
         reserve_attempt(auth, id, now).await?;
     }
+    // Each guess on a sign-in takes one of the account's failure slots before it is checked
+    // (given back on success), so parallel guesses cannot get past the limit.
+    if challenge && let Some(r) = &row {
+        reserve_failure(auth, &r.id, now).await?;
+    }
     let ok = match (&method, &row) {
         (Method::Totp(code), Some(r)) => verify_totp(&r.key, code, now),
         (Method::BackupCode { code, .. }, Some(r)) => use_backup_code(auth, r, code).await?,
@@ -555,9 +558,6 @@ pub async fn verify(
         _ => false,
     };
     if !ok {
-        if challenge && let Some(r) = &row {
-            record_failure(auth, r, now).await?;
-        }
         return Err(match method {
             Method::BackupCode { .. } => errors::invalid_backup_code(),
             _ => errors::invalid_code(),
@@ -650,11 +650,9 @@ async fn activate(auth: &Auth, cx: Activation<'_>, now: DateTime<Utc>) -> Result
     Ok((fresh, trust))
 }
 
-/// A success resets the failure counter and lifts any lock.
+/// A success resets the failure counter and lifts any lock. Unconditional: this request's
+/// own reserved slot (and any parallel failure) is in the counter, not in `row`.
 async fn clear_failures(ops: &dyn Ops, row: &TwoFactor) -> Result<()> {
-    if row.lockout.is_clear() {
-        return Ok(());
-    }
     let data = Record::new().with("failedVerificationCount", 0i64).with("lockedUntil", Value::Null);
     ops.update(MODEL, &[Where::eq("id", row.id.as_str())], data).await?;
     Ok(())
@@ -683,11 +681,35 @@ async fn reserve_attempt(auth: &Auth, challenge: &str, now: DateTime<Utc>) -> Re
     Err(errors::too_many_attempts())
 }
 
-async fn record_failure(auth: &Auth, row: &TwoFactor, now: DateTime<Utc>) -> Result<()> {
-    let next = row.lockout.after_failure(now);
-    let data = Record::new().with("failedVerificationCount", next.failed).with("lockedUntil", next.locked_until);
-    auth.store.update(MODEL, &[Where::eq("id", row.id.as_str())], data).await?;
-    Ok(())
+/// Rounds of compare-and-set before giving up on a counter that keeps changing underfoot.
+const CAS_ROUNDS: usize = 64;
+
+/// Counts one failed verification for the account, before the code is checked: a
+/// compare-and-set (a conditional update through the store) from the counter and lock as
+/// read, retried when a parallel request changed them first. The slot that reaches the
+/// maximum also sets the lock; while locked it refuses with `ACCOUNT_TEMPORARILY_LOCKED`.
+pub async fn reserve_failure(auth: &Auth, row_id: &str, now: DateTime<Utc>) -> Result<()> {
+    for _ in 0..CAS_ROUNDS {
+        let Some(rec) = auth.store.find_one(MODEL, &[Where::eq("id", row_id)]).await? else {
+            return Err(errors::two_factor_not_enabled());
+        };
+        let seen = Lockout::of(&rec);
+        if seen.is_locked(now) {
+            return Err(errors::account_locked());
+        }
+        let next = seen.after_failure(now);
+        let filter = [
+            Where::eq("id", row_id),
+            Where::eq("failedVerificationCount", rec.get("failedVerificationCount").cloned().unwrap_or(Value::Null)),
+            Where::eq("lockedUntil", rec.get("lockedUntil").cloned().unwrap_or(Value::Null)),
+        ];
+        let data = Record::new().with("failedVerificationCount", next.failed).with("lockedUntil", next.locked_until);
+        if auth.store.update_many(MODEL, &filter, data).await? == 1 {
+            return Ok(());
+        }
+    }
+    // Contention this heavy on one account is itself a brute-force attempt.
+    Err(errors::account_locked())
 }
 
 /// Removes `code` from the row's list; false when it is not there (or was just used).
@@ -895,7 +917,5 @@ mod tests {
         let next = l.after_failure(later);
         assert_eq!(next.failed, 1);
         assert_eq!(next.locked_until, None);
-        assert!(!next.is_clear());
-        assert!(Lockout::default().is_clear());
     }
 }

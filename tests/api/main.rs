@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod cookie_cache;
 mod email_smtp;
 mod flows;
 mod hooks;
@@ -16,3 +17,4 @@ mod resilience;
 mod schema;
 mod social;
 mod transactions;
+mod two_factor;

@@ -2,6 +2,7 @@
 //! after a redirect is exchanged, once, for its session.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use chrono::Utc;
 use serde_json::json;
 
@@ -12,7 +13,7 @@ use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::store::Where;
 
-pub async fn verify_one_time_token(State(state): State<AppState>, body: RawBody) -> Result<Reply> {
+pub async fn verify_one_time_token(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let token = f.string("token");
     f.finish()?;
@@ -28,6 +29,6 @@ pub async fn verify_one_time_token(State(state): State<AppState>, body: RawBody)
     let Lookup::Active(session, user) = sessions::lookup(&state.auth, &row.string("value")).await? else {
         return Err(invalid());
     };
-    let cookies = state.cookies.session(&state.auth.signer, session.token(), false);
+    let cookies = crate::http::session::cookies_for(&state, &headers, &session, &user, false);
     Ok(Reply::json(json!({ "session": session.to_json(), "user": user.to_json() })).cookies(cookies))
 }

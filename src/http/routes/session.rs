@@ -21,33 +21,61 @@ pub async fn get_session(
     Query(q): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Reply> {
-    let reply = match session::find(&state, &headers).await? {
-        Found::None => Reply::json(Json::Null),
-        Found::Gone => Reply::json(Json::Null).cookies(state.cookies.clear_session()),
-        Found::Active(mut cur) => {
-            let mut cookies = Vec::new();
-            if !flag(&q, "disableRefresh")
-                && !cur.dont_remember
-                && sessions::refresh_if_due(&state.auth, &mut cur.session).await?
-            {
-                cookies = state.cookies.session(&state.auth.signer, cur.session.token(), false);
-            }
-            // The cookie cache is off: a stray cache cookie is expired, never trusted (WIRE.md §12).
-            if state.cookies.read(&headers, SESSION_DATA).is_some() {
-                cookies.push(state.cookies.clear(SESSION_DATA));
-            }
-            let mut reply =
-                Reply::json(json!({ "session": cur.session.to_json(), "user": cur.user.to_json() })).cookies(cookies);
-            if let Some(jwt) = &state.auth.jwt {
-                reply = reply.header(
-                    "set-auth-jwt".parse().expect("static header name"),
-                    jwt.for_session(&state.auth, &cur.user, cur.session.id()).await?,
-                );
-            }
-            reply
-        }
-    };
+    let reply = answer_get_session(&state, &q, &headers).await?;
     Ok(reply.header(header::CACHE_CONTROL, "no-store").header(header::PRAGMA, "no-cache"))
+}
+
+/// Better Auth's get-session (WIRE.md §6, §12): a usable cookie-cache copy answers without the
+/// store; otherwise the store answers, refreshes the session when due and re-issues the copy.
+async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &HeaderMap) -> Result<Reply> {
+    let carries_cache = !state.cookies.chunks_in(headers, SESSION_DATA).is_empty();
+    // With the cache off a stray copy is expired, never trusted; a bad copy is expired too.
+    let mut expire_cache = carries_cache && state.cookie_cache.is_none();
+    let Some(token) = session::request_token(state, headers) else {
+        return Ok(Reply::json(Json::Null).cookies(expire_if(state, headers, expire_cache)));
+    };
+    if let Some(cache) = &state.cookie_cache
+        && carries_cache
+        && !flag(q, "disableCookieCache")
+    {
+        match session::from_cache(state, cache, headers, &token) {
+            Some(cur) => return session_reply(state, cur, Vec::new()).await,
+            None => expire_cache = true,
+        }
+    }
+    let mut cur = match session::find_token(state, headers, &token).await? {
+        Found::Active(cur) => cur,
+        _ => return Ok(Reply::json(Json::Null).cookies(state.cookies.clear_session(headers))),
+    };
+    let mut cookies = Vec::new();
+    if !flag(q, "disableRefresh") && !cur.dont_remember {
+        cookies = if sessions::refresh_if_due(&state.auth, &mut cur.session).await? {
+            session::cookies_for(state, headers, &cur.session, &cur.user, false)
+        } else {
+            session::cache_cookies(state, headers, &cur.session, &cur.user, false)
+        };
+    }
+    // A fresh copy replaces a bad one; otherwise the bad one is expired.
+    let rewritten = cookies.iter().any(|c| c.starts_with(&state.cookies.name(SESSION_DATA)));
+    cookies.extend(expire_if(state, headers, expire_cache && !rewritten));
+    session_reply(state, cur, cookies).await
+}
+
+fn expire_if(state: &AppState, headers: &HeaderMap, expire: bool) -> Vec<String> {
+    if expire { state.cookies.clear_chunked(headers, SESSION_DATA) } else { Vec::new() }
+}
+
+/// `{session, user}` plus `set-auth-jwt` (JWT plugin, WIRE.md §8).
+async fn session_reply(state: &AppState, cur: session::Current, cookies: Vec<String>) -> Result<Reply> {
+    let mut reply =
+        Reply::json(json!({ "session": cur.session.to_json(), "user": cur.user.to_json() })).cookies(cookies);
+    if let Some(jwt) = &state.auth.jwt {
+        reply = reply.header(
+            "set-auth-jwt".parse().expect("static header name"),
+            jwt.for_session(&state.auth, &cur.user, cur.session.id()).await?,
+        );
+    }
+    Ok(reply)
 }
 
 /// POST is only for deferred refresh, which is not enabled (WIRE.md §5).
@@ -68,13 +96,15 @@ pub async fn revoke_session(State(state): State<AppState>, headers: HeaderMap, b
     let token = f.string("token");
     f.finish()?;
     sessions::revoke(&state.auth, cur.user.id(), &token).await?;
-    Ok(Reply::json(json!({ "status": true })))
+    // Revoking one's own session signs out here too (cookie cache included).
+    let cookies = if token == cur.session.token() { state.cookies.clear_session(&headers) } else { Vec::new() };
+    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
 }
 
 pub async fn revoke_sessions(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
     let cur = session::require(&state, &headers).await?;
     sessions::revoke_all(&state.auth, cur.user.id()).await?;
-    Ok(Reply::json(json!({ "status": true })).cookies(state.cookies.clear_session()))
+    Ok(Reply::json(json!({ "status": true })).cookies(state.cookies.clear_session(&headers)))
 }
 
 pub async fn revoke_other_sessions(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {

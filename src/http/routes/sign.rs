@@ -32,6 +32,7 @@ fn require_enabled(state: &AppState) -> Result<()> {
 pub async fn sign_up(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
     let mut f = Fields::body(body)?;
@@ -49,8 +50,8 @@ pub async fn sign_up(
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
     let token = session.as_ref().map(|s| s.token().to_string());
     let body = json!({ "token": token, "user": user.to_json() });
-    let cookies = match &token {
-        Some(t) => state.cookies.session(&state.auth.signer, t, !remember_me),
+    let cookies = match &session {
+        Some(s) => session::cookies_for(&state, &headers, s, &user, !remember_me),
         None => Vec::new(),
     };
     Ok(Reply::json(body).cookies(cookies))
@@ -84,7 +85,7 @@ pub async fn sign_in(
         body.insert("url".into(), url.clone().into());
     }
     body.insert("user".into(), user.to_json());
-    let cookies = state.cookies.session(&state.auth.signer, session.token(), !remember_me);
+    let cookies = session::cookies_for(&state, &headers, &session, &user, !remember_me);
     let mut reply = Reply::json(Json::Object(body)).cookies(cookies).cookies(extra_cookies);
     if let Some(url) = callback {
         reply = reply.header(header::LOCATION, url);
@@ -97,5 +98,5 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resu
     if let Some(token) = session::request_token(&state, &headers) {
         crate::auth::sessions::revoke_by_token(&state.auth, &token).await?;
     }
-    Ok(Reply::json(json!({ "success": true })).cookies(state.cookies.clear_session()))
+    Ok(Reply::json(json!({ "success": true })).cookies(state.cookies.clear_session(&headers)))
 }

@@ -75,7 +75,7 @@ async fn subject(state: &AppState, headers: &HeaderMap) -> Result<Subject> {
 }
 
 /// `{token, user}` plus the cookies the outcome calls for.
-fn verified_reply(state: &AppState, v: Verified) -> Reply {
+async fn verified_reply(state: &AppState, headers: &HeaderMap, v: Verified) -> Result<Reply> {
     let mut body = Map::new();
     if let Some(token) = &v.token {
         body.insert("token".into(), token.clone().into());
@@ -83,7 +83,8 @@ fn verified_reply(state: &AppState, v: Verified) -> Reply {
     body.insert("user".into(), v.user.to_json());
     let mut cookies = Vec::new();
     if let Some(s) = &v.new_session {
-        cookies.extend(state.cookies.session(&state.auth.signer, s.token(), v.dont_remember));
+        // The reply shows the user as before; the cached copy is the user as stored now.
+        cookies.extend(session::cookies_reloading_user(state, headers, s, v.dont_remember).await?);
     }
     if v.challenge_done {
         cookies.push(state.cookies.clear(TWO_FACTOR_COOKIE));
@@ -91,7 +92,7 @@ fn verified_reply(state: &AppState, v: Verified) -> Reply {
     if let Some(t) = &v.trust_device {
         cookies.push(trust_cookie(state, t));
     }
-    Reply::json(Json::Object(body)).cookies(cookies)
+    Ok(Reply::json(Json::Object(body)).cookies(cookies))
 }
 
 pub async fn enable(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
@@ -144,7 +145,7 @@ pub async fn verify_backup_code(
     let who = subject(&state, &headers).await?;
     let method = Method::BackupCode { code, disable_session };
     let v = tf::verify(&state.auth, who, method, trust, &meta, now()).await?;
-    Ok(verified_reply(&state, v))
+    verified_reply(&state, &headers, v).await
 }
 
 pub async fn generate_backup_codes(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
@@ -168,7 +169,7 @@ pub async fn disable(
     let cur = session::require(&state, &headers).await?;
     let fresh = tf::disable(&state.auth, &cur.user, &cur.session, password, cur.dont_remember, &meta).await?;
     // Trusted-device rows are gone too; a leftover trust cookie is inert.
-    let cookies = state.cookies.session(&state.auth.signer, fresh.token(), cur.dont_remember);
+    let cookies = session::cookies_reloading_user(&state, &headers, &fresh, cur.dont_remember).await?;
     Ok(Reply::json(json!({ "status": true })).cookies(cookies))
 }
 
@@ -205,5 +206,5 @@ async fn verify_code(
     f.finish()?;
     let who = subject(state, headers).await?;
     let v = tf::verify(&state.auth, who, method(code), trust, meta, now()).await?;
-    Ok(verified_reply(state, v))
+    verified_reply(state, headers, v).await
 }

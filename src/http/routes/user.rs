@@ -30,7 +30,7 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body
     }
     users::update_profile(&state.auth, cur.user.id(), users::ProfileUpdate { name, image, additional }).await?;
     // The session cookie is re-sent (same token), as the reference does.
-    let cookies = state.cookies.session(&state.auth.signer, cur.session.token(), cur.dont_remember);
+    let cookies = session::cookies_reloading_user(&state, &headers, &cur.session, cur.dont_remember).await?;
     Ok(Reply::json(json!({ "status": true })).cookies(cookies))
 }
 
@@ -52,7 +52,7 @@ pub async fn change_password(
     Ok(match replaced {
         None => Reply::json(json!({ "token": null, "user": user })),
         Some(s) => {
-            let cookies = state.cookies.session(&state.auth.signer, s.token(), cur.dont_remember);
+            let cookies = session::cookies_for(&state, &headers, &s, &cur.user, cur.dont_remember);
             Reply::json(json!({ "token": s.token(), "user": user })).cookies(cookies)
         }
     })
@@ -87,5 +87,6 @@ pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap, body
         None => sessions::require_fresh(&state.auth, &cur.session).map_err(|_| codes::session_expired())?,
     }
     users::delete(&state.auth, cur.user.id()).await?;
-    Ok(Reply::json(json!({ "success": true, "message": "User deleted" })).cookies(state.cookies.clear_session()))
+    Ok(Reply::json(json!({ "success": true, "message": "User deleted" }))
+        .cookies(state.cookies.clear_session(&headers)))
 }

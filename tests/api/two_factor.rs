@@ -1,0 +1,181 @@
+//! Two-factor brute force (WIRE.md §9): codes guessed past the limits are refused with the
+//! documented codes, the lock-out runs out after 15 minutes, and parallel guesses cannot get
+//! past the limit. The clock is the `now` the plugin takes, so nothing sleeps. Real SQLite
+//! (and PostgreSQL for the parallel case).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use palisade::auth::users::{self, SignUp};
+use palisade::auth::{Auth, RequestMeta, User};
+use palisade::config::Config;
+use palisade::plugins::two_factor::{self as tf, MAX_CHALLENGE_ATTEMPTS, MAX_FAILED_VERIFICATIONS, Method, Subject};
+use palisade::store::{Record, Where};
+
+const PASSWORD: &str = "brute-force-pass-1";
+
+struct Enrolled {
+    auth: Arc<Auth>,
+    user: User,
+    key: Vec<u8>,
+    backup: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// A user with TOTP active, on a fresh server context over `database_url` (SQLite if None).
+async fn enrolled(database_url: Option<String>, t0: DateTime<Utc>) -> Enrolled {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cfg: Config = crate::harness::config(dir.path());
+    cfg.database.url = database_url;
+    if cfg.database.url.is_some() {
+        palisade::app::open_store(&cfg, palisade::app::OnSchema::Migrate, |_| {}).await.expect("migrate");
+    }
+    let auth = palisade::app::build(cfg).await.expect("server context");
+    let meta = RequestMeta::default();
+    let input = SignUp {
+        name: "Brute".into(),
+        email: format!("brute-{}@example.com", palisade::crypto::random_id(8).to_lowercase()),
+        password: PASSWORD.into(),
+        image: None,
+        remember_me: true,
+        additional: Record::new(),
+    };
+    let (user, session) = users::sign_up(&auth, input, &meta).await.expect("sign-up");
+    let enabled = tf::enable(&auth, &user, PASSWORD.into(), None).await.expect("enable");
+    let secret = enabled.totp_uri.split("secret=").nth(1).and_then(|s| s.split('&').next()).expect("secret in URI");
+    let key = tf::base32_decode(secret).expect("base32");
+    let subject = Subject::Session { session: session.expect("session"), user: user.clone(), dont_remember: false };
+    tf::verify(&auth, subject, Method::Totp(tf::totp_at(&key, t0.timestamp())), false, &meta, t0)
+        .await
+        .expect("first code activates 2FA");
+    let user = users::find_by_id(&auth, user.id()).await.expect("read").expect("user");
+    Enrolled { auth, user, key, backup: enabled.backup_codes, _dir: dir }
+}
+
+impl Enrolled {
+    /// A six-digit code valid at no step of the accepted window around `at`.
+    fn wrong_code(&self, at: DateTime<Utc>) -> String {
+        let valid: Vec<String> = [-30, 0, 30].iter().map(|d| tf::totp_at(&self.key, at.timestamp() + d)).collect();
+        (0..).map(|i| format!("{:06}", 111_111 * (i % 10))).find(|c| !valid.contains(c)).expect("a wrong code")
+    }
+
+    async fn challenge(&self, at: DateTime<Utc>) -> String {
+        tf::start_challenge(&self.auth, self.user.id(), at).await.expect("challenge")
+    }
+
+    /// The outcome of one guess on `challenge` at `at`: Ok, or the error's (status, code).
+    async fn guess(&self, challenge: &str, method: Method, at: DateTime<Utc>) -> Result<(), (u16, &'static str)> {
+        let subject = Subject::Challenge { id: challenge.to_string(), user: self.user.clone(), dont_remember: false };
+        match tf::verify(&self.auth, subject, method, false, &RequestMeta::default(), at).await {
+            Ok(v) => {
+                assert!(v.new_session.is_some(), "a completed challenge signs in");
+                Ok(())
+            }
+            Err(e) => Err((e.status, e.code.unwrap_or(""))),
+        }
+    }
+
+    async fn counter(&self) -> (i64, Option<DateTime<Utc>>) {
+        let row = self.auth.store.find_one("twoFactor", &[Where::eq("userId", self.user.id())]).await.unwrap();
+        let row = row.expect("twoFactor row");
+        (row.int("failedVerificationCount").unwrap_or(0), row.date("lockedUntil"))
+    }
+}
+
+/// Whole seconds, so stored dates compare exactly on every backend.
+fn clock() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("valid time")
+}
+
+const INVALID_CODE: (u16, &str) = (401, "INVALID_CODE");
+const LOCKED: (u16, &str) = (429, "ACCOUNT_TEMPORARILY_LOCKED");
+const TOO_MANY: (u16, &str) = (400, "TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE");
+
+#[tokio::test]
+async fn guesses_past_the_limits_are_refused_and_the_lockout_expires() {
+    let t0 = clock();
+    let e = enrolled(None, t0).await;
+    let wrong = e.wrong_code(t0);
+
+    // Per challenge: five wrong codes, then a new sign-in is needed.
+    let c1 = e.challenge(t0).await;
+    for _ in 0..MAX_CHALLENGE_ATTEMPTS {
+        assert_eq!(e.guess(&c1, Method::Totp(wrong.clone()), t0).await, Err(INVALID_CODE));
+    }
+    let right = tf::totp_at(&e.key, t0.timestamp());
+    assert_eq!(e.guess(&c1, Method::Totp(right.clone()), t0).await, Err(TOO_MANY), "even the right code");
+    assert_eq!(e.counter().await, (MAX_CHALLENGE_ATTEMPTS, None));
+
+    // Per account: the tenth failure (across challenges, TOTP or backup code) locks it.
+    let c2 = e.challenge(t0).await;
+    for _ in MAX_CHALLENGE_ATTEMPTS..MAX_FAILED_VERIFICATIONS - 1 {
+        assert_eq!(e.guess(&c2, Method::Totp(wrong.clone()), t0).await, Err(INVALID_CODE));
+    }
+    let bad_backup = Method::BackupCode { code: "aaaaa-bbbbb".into(), disable_session: false };
+    assert_eq!(e.guess(&c2, bad_backup, t0).await, Err((401, "INVALID_BACKUP_CODE")));
+    let lock_end = t0 + Duration::seconds(tf::LOCKOUT_SECONDS);
+    assert_eq!(e.counter().await, (MAX_FAILED_VERIFICATIONS, Some(lock_end)));
+
+    // Locked: right codes are refused too, until fifteen minutes have passed.
+    let c3 = e.challenge(t0).await;
+    assert_eq!(e.guess(&c3, Method::Totp(right.clone()), t0).await, Err(LOCKED));
+    let backup = Method::BackupCode { code: e.backup[0].clone(), disable_session: false };
+    assert_eq!(e.guess(&c3, backup, t0).await, Err(LOCKED));
+    let almost = lock_end - Duration::seconds(1);
+    let c4 = e.challenge(almost).await;
+    let code_then = |at: DateTime<Utc>| tf::totp_at(&e.key, at.timestamp());
+    assert_eq!(e.guess(&c4, Method::Totp(code_then(almost)), almost).await, Err(LOCKED));
+
+    // Expired: a wrong code counts from one again, and the right one signs in and clears it.
+    assert_eq!(e.guess(&c4, Method::Totp(e.wrong_code(lock_end)), lock_end).await, Err(INVALID_CODE));
+    assert_eq!(e.counter().await, (1, None));
+    assert_eq!(e.guess(&c4, Method::Totp(code_then(lock_end)), lock_end).await, Ok(()));
+    assert_eq!(e.counter().await, (0, None));
+}
+
+/// Thirty wrong guesses at once, each on its own challenge: exactly the allowed ten are
+/// checked; the rest are refused as locked, and the counter stops at the maximum.
+async fn parallel_guesses_stop_at_the_limit(database_url: Option<String>) {
+    let t0 = clock();
+    let e = Arc::new(enrolled(database_url, t0).await);
+    let wrong = e.wrong_code(t0);
+    let mut challenges = Vec::new();
+    for _ in 0..30 {
+        challenges.push(e.challenge(t0).await);
+    }
+    let tasks: Vec<_> = challenges
+        .into_iter()
+        .map(|c| {
+            let (e, wrong) = (e.clone(), wrong.clone());
+            tokio::spawn(async move { e.guess(&c, Method::Totp(wrong), t0).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("task"));
+    }
+    let checked = outcomes.iter().filter(|o| **o == Err(INVALID_CODE)).count();
+    let locked = outcomes.iter().filter(|o| **o == Err(LOCKED)).count();
+    assert_eq!(
+        (checked, locked),
+        (MAX_FAILED_VERIFICATIONS as usize, 30 - MAX_FAILED_VERIFICATIONS as usize),
+        "{outcomes:?}"
+    );
+    assert_eq!(e.counter().await.0, MAX_FAILED_VERIFICATIONS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_cannot_pass_the_limit_sqlite() {
+    parallel_guesses_stop_at_the_limit(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_cannot_pass_the_limit_postgres() {
+    let server = std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432".into());
+    let name = format!("palisade_t_2fa_{}", palisade::crypto::random_id(8).to_lowercase());
+    let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await.expect("PostgreSQL is required");
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&admin).await.expect("create db");
+    parallel_guesses_stop_at_the_limit(Some(format!("{server}/{name}"))).await;
+    let drop = format!("drop database if exists {name} with (force)");
+    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await.expect("drop db");
+}
