@@ -309,6 +309,9 @@ pub struct JwtConfig {
     pub key_recheck: u64,
     /// Static mode: a JWK Set of private keys (`PALISADE_JWKS`); nothing is stored.
     pub jwks: Option<String>,
+    /// `sub` of issued tokens (both profiles): `id` (the auth user's id, Better Auth's choice) or
+    /// `app` (the app's canonical id in `user.userId` from a user after-create hook, else the id).
+    pub subject: crate::plugins::jwt::Subject,
 }
 
 /// The Convex profile (WIRE.md §14): `/convex/token`, `/convex/jwks`, discovery, `convex_jwt`.
@@ -447,6 +450,7 @@ impl Default for JwtConfig {
             rotation_interval: None,
             key_recheck: 5,
             jwks: None,
+            subject: Default::default(),
         }
     }
 }

@@ -115,6 +115,7 @@ fn sql_hooks(cfg: &mut Config) {
     };
     cfg.hooks.insert("user".into(), user);
     cfg.hooks.insert("session".into(), session);
+    cfg.plugins.jwt.subject = palisade::plugins::jwt::Subject::App;
 }
 
 async fn sql_hooks_on(d: Dialect) {
@@ -133,6 +134,13 @@ async fn sql_hooks_on(d: Dialect) {
     let rows = store.sql("SELECT name FROM app_users WHERE email = 'ann@example.com'", &Record::new()).await.unwrap();
     assert_eq!(rows[0].str("name"), Some("ANN"));
     assert_eq!(counts(&pool).await, [1, 1, 1, 1, 1], "{d:?}");
+    // Tokens for the app's backend name the app's user (`plugins.jwt.subject = "app"`).
+    let token = app.get("/token", Some(&r.cookie_header())).await.json()["token"].as_str().unwrap().to_string();
+    let payload = token.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["sub"], app_id.as_str(), "{d:?}");
 
     // A before hook refuses: the client gets its status, code and message; nothing is written.
     let body = json!({"email": "bo@blocked.test", "password": "password-123", "name": "Bo"});

@@ -28,7 +28,8 @@ async fn enrolled(database_url: Option<String>, t0: DateTime<Utc>) -> Enrolled {
     let mut cfg: Config = crate::harness::config(dir.path());
     cfg.database.url = database_url;
     if cfg.database.url.is_some() {
-        palisade::app::open_store(&cfg, palisade::app::OnSchema::Migrate, |_| {}).await.expect("migrate");
+        let schema = std::sync::Arc::new(palisade::app::schema_for(&cfg, false));
+        palisade::app::open_store(&cfg, schema, palisade::app::OnSchema::Migrate, |_| {}).await.expect("migrate");
     }
     let auth = palisade::app::build(cfg).await.expect("server context");
     let meta = RequestMeta::default();
@@ -71,7 +72,8 @@ impl Enrolled {
                 assert!(v.new_session.is_some(), "a completed challenge signs in");
                 Ok(())
             }
-            Err(e) => Err((e.status, e.code.unwrap_or(""))),
+            // The plugin's codes are static strings.
+            Err(e) => Err((e.status, if let Some(std::borrow::Cow::Borrowed(c)) = e.code { c } else { "" })),
         }
     }
 

@@ -341,7 +341,17 @@ const MAX_RECENT: usize = 100_000;
 type Recent = (Record, i64, u64, String);
 
 /// Tokens of one profile.
+/// Which id a token's `sub` carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    #[default]
+    Id,
+    App,
+}
+
 pub struct JwtIssuer {
+    pub subject: Subject,
     pub issuer: String,
     pub audience: String,
     pub expiration: i64,
@@ -360,7 +370,7 @@ impl JwtIssuer {
         expiration: i64,
         ring: Arc<KeyRing>,
     ) -> Self {
-        Self { issuer, audience, expiration, alg, profile, ring, recent: Default::default() }
+        Self { subject: Subject::Id, issuer, audience, expiration, alg, profile, ring, recent: Default::default() }
     }
 
     fn claims(&self, user: &User, session_id: &str, iat: i64) -> Json {
@@ -375,7 +385,8 @@ impl JwtIssuer {
         if self.profile == Profile::Convex {
             claims.insert("sessionId".into(), session_id.into());
         }
-        claims.insert("sub".into(), user.id().into());
+        let app_id = user.0.str(crate::store::hooks::APP_USER_ID).filter(|_| self.subject == Subject::App);
+        claims.insert("sub".into(), app_id.unwrap_or(user.id()).into());
         claims.insert("exp".into(), (iat + self.expiration).into());
         claims.insert("iss".into(), self.issuer.clone().into());
         claims.insert("aud".into(), self.audience.clone().into());
@@ -478,12 +489,14 @@ pub fn issuers(cfg: &Config, base_url: &str) -> std::result::Result<(Option<JwtI
     let jwt = j.enabled.then(|| {
         let iss = j.issuer.clone().unwrap_or_else(|| origin.clone());
         let aud = j.audience.clone().unwrap_or_else(|| origin.clone());
-        JwtIssuer::new(Profile::Jwt, j.alg, iss, aud, j.expiration, ring.clone())
+        JwtIssuer { subject: j.subject, ..JwtIssuer::new(Profile::Jwt, j.alg, iss, aud, j.expiration, ring.clone()) }
     });
     let convex = c.enabled.then(|| {
         let site = c.site_url.clone().unwrap_or_else(|| base_url.to_string());
         let site = site.trim_end_matches('/').to_string();
-        JwtIssuer::new(Profile::Convex, CONVEX_ALG, site, c.application_id.clone(), c.expiration, ring.clone())
+        let issuer =
+            JwtIssuer::new(Profile::Convex, CONVEX_ALG, site, c.application_id.clone(), c.expiration, ring.clone());
+        JwtIssuer { subject: j.subject, ..issuer }
     });
     Ok((jwt, convex))
 }
