@@ -365,8 +365,8 @@ mod tests {
     #[test]
     fn rfc7636_example() {
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mJ92ZUk3zNuIb0BQc2hN1Pw8a6Qs1w"),
-            "E9Melhoa2OwvFrEwWLnjr7U3Pda00RT8JfbWi5yuMmc"
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 
