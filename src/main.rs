@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use palisade::app;
-use palisade::config::Config;
+use palisade::config::{COMPONENT_SCHEMA, Config, Layout};
 use palisade::store::migrate;
 use palisade::store::sql::{self, Dialect};
 
@@ -76,7 +76,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             let cfg = load(config)?;
             if dry_run {
                 let pool = sql::open(&cfg.database_url()).await.map_err(|e| e.to_string())?;
-                let steps = migrate::plan(&pool, &app::schema_for(&cfg, false)).await.map_err(|e| e.to_string())?;
+                let schema = app::schema_for(&cfg, false);
+                let steps = match app::missing_namespace(&cfg, &pool).await? {
+                    // A new schema: everything in it is to be created.
+                    Some(create) => [vec![create], migrate::generate(pool.dialect(), &schema)].concat(),
+                    None => migrate::plan(&pool, &schema).await.map_err(|e| e.to_string())?,
+                };
                 print_steps(&steps, "would run");
             } else {
                 let (_, _, steps) = app::open_store(
@@ -97,7 +102,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "mysql" | "mariadb" => Dialect::Mysql,
                 other => return Err(format!("unknown dialect {other:?} (sqlite, postgres, mysql)")),
             };
-            for s in migrate::generate(d, &app::schema_for(&load(config)?, false)) {
+            let cfg = load(config)?;
+            if cfg.database.layout == Layout::Component && d == Dialect::Postgres {
+                let ns = COMPONENT_SCHEMA;
+                out(&format!("create schema if not exists {ns};\nset search_path to {ns}, public;"));
+            }
+            for s in migrate::generate(d, &app::schema_for_dialect(&cfg, false, d)) {
                 out(&format!("{s};"));
             }
             Ok(())
