@@ -9,7 +9,9 @@
 //!   `better-auth-session`).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Deserialize;
@@ -36,22 +38,31 @@ pub struct CookieCache {
     jwt_encoding: EncodingKey,
     jwt_decoding: DecodingKey,
     jwe: JweKey,
-    /// Copies already checked, by cookie value: a client sends the same copy until it expires,
-    /// so the signature check and parse are done once per copy, not per request.
-    checked: Mutex<HashMap<String, Cached>>,
+    /// Copies already checked, by the tail of the cookie value (see [`memo_key`]): a client
+    /// sends the same copy until it expires, so the signature check, the parse and the
+    /// rendering of the answer are done once per copy, not per request.
+    checked: Mutex<HashMap<String, (String, Arc<Cached>)>>,
+}
+
+/// The memo's key: the value's last bytes, which hold the signature (compact, jwt) or the
+/// authentication tag (jwe), so two copies that check out never share it. Hashing 64 bytes
+/// instead of the whole ~1 KB value; a hit is confirmed against the whole value.
+fn memo_key(value: &str) -> &str {
+    value.get(value.len().saturating_sub(64)..).unwrap_or(value)
 }
 
 /// Bound of [`CookieCache::checked`]; it is emptied when full.
 const MAX_CHECKED: usize = 10_000;
 
 /// A cached copy whose signature (or encryption) checked out.
-#[derive(Clone)]
 pub struct Cached {
     pub session: Session,
     pub user: User,
     /// Milliseconds since the epoch after which the copy must not be used.
     pub expires_at_ms: i64,
     pub version: String,
+    /// `{"session":…,"user":…}` as get-session answers it, rendered once per copy.
+    pub answer: Bytes,
 }
 
 impl CookieCache {
@@ -69,16 +80,19 @@ impl CookieCache {
     }
 
     /// [`CookieCache::decode`], remembering copies that checked out (never failures).
-    pub fn decode_remembered(&self, schema: &Schema, value: &str) -> Option<Cached> {
-        if let Some(hit) = self.checked.lock().unwrap_or_else(|p| p.into_inner()).get(value) {
+    pub fn decode_remembered(&self, schema: &Schema, value: &str) -> Option<Arc<Cached>> {
+        let key = memo_key(value);
+        if let Some((whole, hit)) = self.checked.lock().unwrap_or_else(|p| p.into_inner()).get(key)
+            && whole == value
+        {
             return Some(hit.clone());
         }
-        let cached = self.decode(schema, value)?;
+        let cached = Arc::new(self.decode(schema, value)?);
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         if checked.len() >= MAX_CHECKED {
             checked.clear();
         }
-        checked.insert(value.to_string(), cached.clone());
+        checked.insert(key.to_string(), (value.to_string(), cached.clone()));
         Some(cached)
     }
 
@@ -154,7 +168,8 @@ impl CookieCache {
             return None;
         }
         session.0.date("expiresAt")?;
-        Some(Cached { session, user, expires_at_ms, version })
+        let answer = Json::from_iter([("session".to_string(), session.to_json()), ("user".into(), user.to_json())]);
+        Some(Cached { answer: Bytes::from(answer.to_string()), session, user, expires_at_ms, version })
     }
 
     fn decode_compact(&self, value: &str) -> Option<(Json, i64)> {

@@ -32,21 +32,25 @@ pub fn random_url_safe(len: usize) -> String {
     random_from(URL_ALPHABET, len)
 }
 
-fn hmac_sha256(secret: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(msg);
-    mac.finalize().into_bytes().into()
-}
-
 /// Signs values the way Better Auth signs cookies: `value.base64(HMAC-SHA256(secret, value))`.
 #[derive(Clone)]
 pub struct Signer {
     secret: Vec<u8>,
+    /// HMAC keyed once: every request checks a signature, and re-keying costs as much as
+    /// hashing a short value.
+    keyed: Hmac<Sha256>,
 }
 
 impl Signer {
     pub fn new(secret: &str) -> Self {
-        Self { secret: secret.as_bytes().to_vec() }
+        let keyed = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        Self { secret: secret.as_bytes().to_vec(), keyed }
+    }
+
+    fn mac(&self, value: &str) -> [u8; 32] {
+        let mut mac = self.keyed.clone();
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     pub fn secret(&self) -> &[u8] {
@@ -55,7 +59,7 @@ impl Signer {
 
     /// Standard base64 with padding: always 44 characters (WIRE.md §3).
     pub fn signature(&self, value: &str) -> String {
-        STANDARD.encode(hmac_sha256(&self.secret, value.as_bytes()))
+        STANDARD.encode(self.mac(value))
     }
 
     pub fn sign(&self, value: &str) -> String {
@@ -75,7 +79,7 @@ impl Signer {
 
     /// base64url (no padding) HMAC, used by trust-device cookies and the cookie cache.
     pub fn mac_url_safe(&self, value: &str) -> String {
-        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.secret, value.as_bytes()))
+        URL_SAFE_NO_PAD.encode(self.mac(value))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Cookie names, attributes and signed values exactly as Better Auth writes them (WIRE.md §3):
 //! `name=value; Max-Age=N; Path=/; HttpOnly; [Secure; ]SameSite=Lax`.
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, header};
 use percent_encoding::percent_decode_str;
 
@@ -16,17 +18,23 @@ pub struct Cookies {
     prefix: String,
     secure: bool,
     session_max_age: i64,
+    /// The full names of the cookies read on every request, built once.
+    common: [(&'static str, String); 3],
 }
 
 impl Cookies {
     /// `__Secure-` prefix and `Secure` when the base URL is https or forced by configuration.
     pub fn new(cookie_prefix: &str, secure: bool, session_max_age: i64) -> Self {
         let prefix = if secure { format!("__Secure-{cookie_prefix}") } else { cookie_prefix.to_string() };
-        Self { prefix, secure, session_max_age }
+        let common = [SESSION_TOKEN, SESSION_DATA, DONT_REMEMBER].map(|c| (c, format!("{prefix}.{c}")));
+        Self { prefix, secure, session_max_age, common }
     }
 
-    pub fn name(&self, short: &str) -> String {
-        format!("{}.{short}", self.prefix)
+    pub fn name(&self, short: &str) -> Cow<'_, str> {
+        match self.common.iter().find(|(c, _)| *c == short) {
+            Some((_, full)) => Cow::Borrowed(full),
+            None => Cow::Owned(format!("{}.{short}", self.prefix)),
+        }
     }
 
     /// A Set-Cookie line; the value is URL-encoded like `encodeURIComponent`.
@@ -72,6 +80,12 @@ impl Cookies {
         out
     }
 
+    /// Whether the request carries cookie `short` or a chunk of it.
+    pub fn carries(&self, headers: &HeaderMap, short: &str) -> bool {
+        let base = self.name(short);
+        cookie_pairs(headers).any(|(name, _)| name == base || chunk_index(&base, name).is_some())
+    }
+
     /// Names of cookie `short` and of its chunks (`short.0`, `short.1`, …) in the request, in
     /// request order.
     pub fn chunks_in(&self, headers: &HeaderMap, short: &str) -> Vec<String> {
@@ -86,7 +100,7 @@ impl Cookies {
     }
 
     /// Cookie `short`, or its chunks joined in index order (Better Auth's chunked cookies).
-    pub fn read_chunked(&self, headers: &HeaderMap, short: &str) -> Option<String> {
+    pub fn read_chunked<'h>(&self, headers: &'h HeaderMap, short: &str) -> Option<Cow<'h, str>> {
         if let Some(v) = self.read(headers, short).filter(|v| !v.is_empty()) {
             return Some(v);
         }
@@ -96,19 +110,19 @@ impl Cookies {
             if let Some(i) = chunk_index(&base, name)
                 && !chunks.iter().any(|(j, _)| *j == i)
             {
-                chunks.push((i, decode(value)));
+                chunks.push((i, decode(value).into_owned()));
             }
         }
         chunks.sort_by_key(|(i, _)| *i);
-        (!chunks.is_empty()).then(|| chunks.into_iter().map(|(_, v)| v).collect())
+        (!chunks.is_empty()).then(|| Cow::Owned(chunks.into_iter().map(|(_, v)| v).collect()))
     }
 
     /// Expires cookie `short` and every chunk of it the request carried.
     pub fn clear_chunked(&self, headers: &HeaderMap, short: &str) -> Vec<String> {
         let base = self.name(short);
         let mut names = self.chunks_in(headers, short);
-        if !names.contains(&base) {
-            names.insert(0, base);
+        if !names.iter().any(|n| *n == base) {
+            names.insert(0, base.into_owned());
         }
         names.iter().map(|n| self.set_named(n, "", Some(0))).collect()
     }
@@ -128,7 +142,7 @@ impl Cookies {
         let room = MAX_COOKIE_SIZE.saturating_sub(self.set_named(&format!("{base}.99"), "", max_age).len()).max(1);
         let count = value.len().div_ceil(room);
         if count <= 1 {
-            put(base.clone(), self.set_named(&base, value, max_age));
+            put(base.to_string(), self.set_named(&base, value, max_age));
         } else if count <= MAX_CHUNKS {
             for (i, part) in value.as_bytes().chunks(room).enumerate() {
                 let name = format!("{base}.{i}");
@@ -142,15 +156,16 @@ impl Cookies {
     }
 
     /// The first value of cookie `short` in the request, URL-decoded.
-    pub fn read(&self, headers: &HeaderMap, short: &str) -> Option<String> {
-        read_cookie(headers, &self.name(short))
+    pub fn read<'h>(&self, headers: &'h HeaderMap, short: &str) -> Option<Cow<'h, str>> {
+        let name = self.name(short);
+        cookie_pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| decode(v))
     }
 
     /// Is this Set-Cookie line a non-empty session cookie? Returns its decoded value.
     pub fn session_value_in(&self, set_cookie: &str) -> Option<String> {
-        let rest = set_cookie.strip_prefix(&self.name(SESSION_TOKEN))?.strip_prefix('=')?;
+        let rest = set_cookie.strip_prefix(&*self.name(SESSION_TOKEN))?.strip_prefix('=')?;
         let value = rest.split(';').next().unwrap_or("");
-        (!value.is_empty()).then(|| decode(value))
+        (!value.is_empty()).then(|| decode(value).into_owned())
     }
 }
 
@@ -176,12 +191,13 @@ fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
         .map(|(k, v)| (k.trim(), v.trim()))
 }
 
-fn decode(v: &str) -> String {
-    percent_decode_str(v).decode_utf8_lossy().into_owned()
+/// URL-decoded; borrowed when there is nothing to decode (the usual case: base64url values).
+fn decode(v: &str) -> Cow<'_, str> {
+    if v.contains('%') { percent_decode_str(v).decode_utf8_lossy() } else { Cow::Borrowed(v) }
 }
 
 pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    cookie_pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| decode(v))
+    cookie_pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| decode(v).into_owned())
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
-pub fn json_response(status: StatusCode, body: String) -> Response {
-    let mut res = (status, body).into_response();
+pub fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    let mut res = (status, body.into()).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }

@@ -2,23 +2,36 @@
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::Value as Json;
+
+enum Body {
+    Json(Json),
+    /// JSON rendered earlier (get-session from a cookie-cache copy).
+    Rendered(Bytes),
+    Empty,
+}
 
 pub struct Reply {
     status: StatusCode,
-    body: Option<Json>,
+    body: Body,
     cookies: Vec<String>,
     headers: Vec<(HeaderName, String)>,
 }
 
 impl Reply {
     pub fn json(body: Json) -> Self {
-        Self { status: StatusCode::OK, body: Some(body), cookies: Vec::new(), headers: Vec::new() }
+        Self { status: StatusCode::OK, body: Body::Json(body), cookies: Vec::new(), headers: Vec::new() }
+    }
+
+    /// 200 with JSON already serialized.
+    pub fn rendered_json(body: Bytes) -> Self {
+        Self { status: StatusCode::OK, body: Body::Rendered(body), cookies: Vec::new(), headers: Vec::new() }
     }
 
     /// 302 with `Location` and an empty body.
     pub fn redirect(location: &str) -> Self {
-        Self { status: StatusCode::FOUND, body: None, cookies: Vec::new(), headers: Vec::new() }
+        Self { status: StatusCode::FOUND, body: Body::Empty, cookies: Vec::new(), headers: Vec::new() }
             .header(header::LOCATION, location)
     }
 
@@ -36,8 +49,9 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut res = match self.body {
-            Some(body) => super::error::json_response(self.status, body.to_string()),
-            None => self.status.into_response(),
+            Body::Json(body) => super::error::json_response(self.status, body.to_string()),
+            Body::Rendered(bytes) => super::error::json_response(self.status, bytes),
+            Body::Empty => self.status.into_response(),
         };
         let h = res.headers_mut();
         for c in self.cookies {

@@ -6,7 +6,9 @@ use percent_encoding::percent_decode_str;
 
 use super::AppState;
 use super::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
-use crate::auth::cookie_cache::CookieCache;
+use std::sync::Arc;
+
+use crate::auth::cookie_cache::{Cached, CookieCache};
 use crate::auth::sessions::{self, Lookup};
 use crate::auth::{Session, User, users};
 use crate::error::{ApiError, Result};
@@ -93,17 +95,12 @@ pub async fn optional(state: &AppState, headers: &HeaderMap) -> Result<Option<Cu
     })
 }
 
-/// The session the request's cookie cache holds for `token`, if the copy checks out and is
-/// still usable (WIRE.md §12). Only get-session trusts it; other routes read the store.
-pub fn from_cache(state: &AppState, cache: &CookieCache, headers: &HeaderMap, token: &str) -> Option<Current> {
+/// The copy the request's cookie cache holds for `token`, if it checks out and is still
+/// usable (WIRE.md §12). Only get-session trusts it; other routes read the store.
+pub fn from_cache(state: &AppState, cache: &CookieCache, headers: &HeaderMap, token: &str) -> Option<Arc<Cached>> {
     let value = state.cookies.read_chunked(headers, SESSION_DATA)?;
     let cached = cache.decode_remembered(&state.auth.schema, &value)?;
-    let now = chrono::Utc::now().timestamp_millis();
-    cache.usable(&cached, token, now).then(|| Current {
-        session: cached.session,
-        user: cached.user,
-        dont_remember: dont_remember(state, headers),
-    })
+    cache.usable(&cached, token, chrono::Utc::now().timestamp_millis()).then_some(cached)
 }
 
 /// The `session_data` cookie(s) for a session, when the cookie cache is on.

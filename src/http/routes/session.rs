@@ -1,10 +1,10 @@
 //! get-session and the session list / revoke routes (WIRE.md §5, §6).
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, header};
 use serde_json::{Value as Json, json};
 
-use crate::auth::sessions;
+use crate::auth::{User, sessions};
 use crate::error::{Result, codes};
 use crate::http::AppState;
 use crate::http::cookies::SESSION_DATA;
@@ -28,7 +28,7 @@ pub async fn get_session(
 /// Better Auth's get-session (WIRE.md §6, §12): a usable cookie-cache copy answers without the
 /// store; otherwise the store answers, refreshes the session when due and re-issues the copy.
 async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &HeaderMap) -> Result<Reply> {
-    let carries_cache = !state.cookies.chunks_in(headers, SESSION_DATA).is_empty();
+    let carries_cache = state.cookies.carries(headers, SESSION_DATA);
     // With the cache off a stray copy is expired, never trusted; a bad copy is expired too.
     let mut expire_cache = carries_cache && state.cookie_cache.is_none();
     let Some(token) = session::request_token(state, headers) else {
@@ -39,7 +39,9 @@ async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &
         && !flag(q, "disableCookieCache")
     {
         match session::from_cache(state, cache, headers, &token) {
-            Some(cur) => return session_reply(state, cur, Vec::new()).await,
+            Some(hit) => {
+                return with_jwt(state, Reply::rendered_json(hit.answer.clone()), &hit.user, hit.session.id()).await;
+            }
             None => expire_cache = true,
         }
     }
@@ -56,7 +58,7 @@ async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &
         };
     }
     // A fresh copy replaces a bad one; otherwise the bad one is expired.
-    let rewritten = cookies.iter().any(|c| c.starts_with(&state.cookies.name(SESSION_DATA)));
+    let rewritten = cookies.iter().any(|c| c.starts_with(&*state.cookies.name(SESSION_DATA)));
     cookies.extend(expire_if(state, headers, expire_cache && !rewritten));
     session_reply(state, cur, cookies).await
 }
@@ -67,15 +69,14 @@ fn expire_if(state: &AppState, headers: &HeaderMap, expire: bool) -> Vec<String>
 
 /// `{session, user}` plus `set-auth-jwt` (JWT plugin, WIRE.md §8).
 async fn session_reply(state: &AppState, cur: session::Current, cookies: Vec<String>) -> Result<Reply> {
-    let mut reply =
-        Reply::json(json!({ "session": cur.session.to_json(), "user": cur.user.to_json() })).cookies(cookies);
-    if let Some(jwt) = &state.auth.jwt {
-        reply = reply.header(
-            "set-auth-jwt".parse().expect("static header name"),
-            jwt.for_session(&state.auth, &cur.user, cur.session.id()).await?,
-        );
-    }
-    Ok(reply)
+    let reply = Reply::json(json!({ "session": cur.session.to_json(), "user": cur.user.to_json() })).cookies(cookies);
+    with_jwt(state, reply, &cur.user, cur.session.id()).await
+}
+
+async fn with_jwt(state: &AppState, reply: Reply, user: &User, session_id: &str) -> Result<Reply> {
+    let Some(jwt) = &state.auth.jwt else { return Ok(reply) };
+    let token = jwt.for_session(&state.auth, user, session_id).await?;
+    Ok(reply.header(HeaderName::from_static("set-auth-jwt"), token))
 }
 
 /// POST is only for deferred refresh, which is not enabled (WIRE.md §5).
