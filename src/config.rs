@@ -198,6 +198,9 @@ pub struct EmailVerificationConfig {
     /// Seconds an email-verification token lives.
     pub expires_in: i64,
     pub send_on_sign_up: bool,
+    /// Better Auth's `autoSignInAfterVerification`: the link that verifies an address also
+    /// signs its user in (a new session unless the request already has that user's).
+    pub auto_sign_in_after_verification: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -399,7 +402,7 @@ impl Default for EmailPasswordConfig {
 
 impl Default for EmailVerificationConfig {
     fn default() -> Self {
-        Self { expires_in: 3600, send_on_sign_up: false }
+        Self { expires_in: 3600, send_on_sign_up: false, auto_sign_in_after_verification: false }
     }
 }
 

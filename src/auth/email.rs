@@ -84,7 +84,9 @@ pub async fn request_change(auth: &Auth, user: &User, new_email: &str, callback:
 }
 
 /// Verifies a token; marks the email verified (applying a pending change of email).
-pub async fn verify(auth: &Auth, token: &str) -> Result<User> {
+/// The user of a checked verification link, and whether this link verified their address
+/// just now (not an email change, not verified before): Better Auth signs in only then.
+pub async fn verify(auth: &Auth, token: &str) -> Result<(User, bool)> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
     validation.leeway = 0;
@@ -96,7 +98,8 @@ pub async fn verify(auth: &Auth, token: &str) -> Result<User> {
         .filter(|u| u.id() == claims.user_id)
         .ok_or_else(|| ApiError::new(401, "USER_NOT_FOUND", "User not found"))?;
     if claims.update_to.is_none() && user.email_verified() {
-        return Ok(user);
+        return Ok((user, false));
     }
-    users::mark_email_verified(auth, user.id(), claims.update_to.as_deref()).await
+    let user = users::mark_email_verified(auth, user.id(), claims.update_to.as_deref()).await?;
+    Ok((user, claims.update_to.is_none()))
 }

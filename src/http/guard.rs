@@ -167,6 +167,27 @@ fn finish(state: &AppState, res: &mut Response, origin: Option<&str>) {
     }
 }
 
+/// Cross-domain mode: a redirect that set a session cookie also carries `?ott=` for the SPA.
+async fn hand_over_session(state: &AppState, res: &mut Response) {
+    let h = res.headers();
+    let signed = h
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| state.cookies.session_value_in(c));
+    let Some(token) = signed.as_deref().and_then(|s| state.auth.signer.verify(s)) else { return };
+    let Some(location) = h.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string) else { return };
+    match cross_domain::issue_one_time_token(&state.auth, token).await {
+        Ok(ott) => {
+            if let Ok(v) = HeaderValue::from_str(&cross_domain::with_ott(&location, &ott)) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+        }
+        // The session cookie is still set on this origin; only the SPA's copy is missing.
+        Err(e) => tracing::error!(error = %e, "cross-domain: one-time token not stored"),
+    }
+}
+
 pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let cross_domain = state.auth.config.plugins.cross_domain_site_url.is_some()
         && cross_domain::absorb_request_cookies(req.headers_mut());
@@ -196,6 +217,12 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     let meta = RequestMeta { ip_address: ip.map(|i| i.to_string()).unwrap_or_default(), user_agent };
     req.extensions_mut().insert(meta);
     let mut res = next.run(req).await;
+    if state.auth.config.plugins.cross_domain_site_url.is_some()
+        && res.status().is_redirection()
+        && cross_domain::hands_over_session(&path)
+    {
+        hand_over_session(&state, &mut res).await;
+    }
     finish(&state, &mut res, origin.as_deref());
     if cross_domain {
         cross_domain::move_set_cookies(res.headers_mut());

@@ -100,3 +100,36 @@ pub async fn wait_for_token(app: &crate::harness::TestApp, kind: &str) -> String
     }
     panic!("no {kind} email");
 }
+
+/// Cross-domain mode: a verification link that signs in (autoSignInAfterVerification) hands
+/// the session to the SPA as `?ott=`, which is exchanged once for it; a link for an address
+/// already verified signs nobody in.
+#[tokio::test]
+async fn verification_link_hands_the_session_over_with_a_one_time_token() {
+    let app = crate::harness::spawn_with(|cfg| {
+        cfg.plugins.cross_domain_site_url = Some("http://localhost:5173".into());
+        cfg.email_verification.auto_sign_in_after_verification = true;
+    })
+    .await;
+    let (cookie, user) = app.sign_up("x@example.com", "password-123").await;
+    let r = app.post("/send-verification-email", json!({"email": "x@example.com"}), Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = wait_for_token(&app, "verify-email").await;
+    let welcome = "http%3A%2F%2Flocalhost%3A5173%2Fwelcome";
+    let v = app.get(&format!("/verify-email?token={token}&callbackURL={welcome}"), None).await;
+    assert_eq!(v.status, 302);
+    let location = v.headers["location"].to_str().unwrap().to_string();
+    let ott = location.strip_prefix("http://localhost:5173/welcome?ott=").expect(&location).to_string();
+    assert_eq!(ott.len(), 32);
+
+    let first = app.post("/cross-domain/one-time-token/verify", json!({"token": ott}), None).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json()["user"]["id"], user["id"]);
+    assert_eq!(first.json()["user"]["emailVerified"], true);
+    let again = app.post("/cross-domain/one-time-token/verify", json!({"token": ott}), None).await;
+    assert_eq!(again.status, 400, "single use");
+
+    // Verified already: a plain redirect, no new session, no token.
+    let v = app.get(&format!("/verify-email?token={token}&callbackURL={welcome}"), None).await;
+    assert_eq!(v.headers["location"], "http://localhost:5173/welcome");
+}

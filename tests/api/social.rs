@@ -60,6 +60,7 @@ async fn spawn_toml(toml: &str) -> TestApp {
         cfg.account = loaded.account;
         cfg.schema = loaded.schema;
         cfg.hooks = loaded.hooks;
+        cfg.plugins.cross_domain_site_url = loaded.plugins.cross_domain_site_url;
     })
     .await
 }
@@ -597,4 +598,26 @@ after_create = "INSERT INTO app_users (email) VALUES (:email) RETURNING id"
     let body = json!({"email": "new@example.com", "password": "password-123", "name": "New"});
     let r = app.post("/sign-up/email", body, None).await;
     assert_eq!(r.json()["user"]["userId"], "43");
+}
+
+/// Cross-domain mode: the provider's callback redirects to the SPA (relative callbackURL made
+/// absolute on the site URL) with `?ott=`, which the SPA exchanges once for the session.
+#[tokio::test]
+async fn social_callback_hands_the_session_to_the_spa_with_a_one_time_token() {
+    let presets = node("presets.mjs").await;
+    let toml =
+        format!("{}\n[plugins]\ncross_domain_site_url = \"http://localhost:5173\"\n", presets_toml(&presets.url));
+    let app = spawn_toml(&toml).await;
+    let (url, cookie) = start(&app, json!({"provider": "github", "callbackURL": "/gh"})).await;
+    let r = app.get(&format!("/callback/github?code=gh-octocat&state={}", state_of(&url)), Some(&cookie)).await;
+    assert_eq!(r.status, 302);
+    let ott = loc(&r).strip_prefix("http://localhost:5173/gh?ott=").expect(loc(&r)).to_string();
+    let s = app.post("/cross-domain/one-time-token/verify", json!({"token": ott}), None).await;
+    assert_eq!(s.json()["user"]["email"], "octocat@github.example", "{}", s.text);
+    let again = app.post("/cross-domain/one-time-token/verify", json!({"token": ott}), None).await;
+    assert_eq!(again.status, 400);
+    // A failed callback hands nothing over.
+    let (url, cookie) = start(&app, json!({"provider": "github", "errorCallbackURL": "/e"})).await;
+    let r = app.get(&format!("/callback/github?code=gh-nobody&state={}", state_of(&url)), Some(&cookie)).await;
+    assert!(!loc(&r).contains("ott="), "{}", loc(&r));
 }

@@ -1,11 +1,12 @@
 //! Password reset and email verification links (WIRE.md §10).
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde_json::{Value as Json, json};
 
 use super::sign::check_url;
-use crate::auth::{email, password};
+use crate::auth::{RequestMeta, User, email, password, sessions};
 use crate::error::{Result, codes};
 use crate::http::AppState;
 use crate::http::input::{Fields, RawBody};
@@ -83,18 +84,48 @@ pub async fn send_verification_email(
     Ok(Reply::json(json!({ "status": true })))
 }
 
-pub async fn verify_email(State(state): State<AppState>, Query(q): Query<Vec<(String, String)>>) -> Result<Reply> {
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Reply> {
     let mut f = Fields::query(q);
     let token = f.string("token");
     let callback = f.opt_string("callbackURL");
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
-    match (email::verify(&state.auth, &token).await, callback) {
-        (Ok(_), Some(cb)) => Ok(Reply::redirect(&cb)),
-        (Ok(_), None) => Ok(Reply::json(json!({ "status": true, "user": Json::Null }))),
+    let (user, newly) = match (email::verify(&state.auth, &token).await, &callback) {
+        (Ok(verified), _) => verified,
         (Err(e), Some(cb)) if e.status < 500 => {
-            Ok(Reply::redirect(&with_param(&cb, "error", e.code.as_deref().unwrap_or("INVALID_TOKEN"))))
+            let code = e.code.as_deref().unwrap_or("INVALID_TOKEN");
+            return Ok(Reply::redirect(&with_param(cb, "error", code)));
         }
-        (Err(e), _) => Err(e),
+        (Err(e), _) => return Err(e),
+    };
+    let mut cookies = Vec::new();
+    if newly && state.auth.config.email_verification.auto_sign_in_after_verification {
+        cookies = sign_in_verified(&state, &headers, &user, &meta).await?;
     }
+    let reply = match callback {
+        Some(cb) => Reply::redirect(&cb),
+        None => Reply::json(json!({ "status": true, "user": Json::Null })),
+    };
+    Ok(reply.cookies(cookies))
+}
+
+/// The request's session if it is the verified user's, else a new one: its cookies.
+async fn sign_in_verified(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    meta: &RequestMeta,
+) -> Result<Vec<String>> {
+    if let Some(cur) = session::optional(state, headers).await?
+        && cur.user.email() == user.email()
+    {
+        return Ok(session::cookies_for(state, headers, &cur.session, user, cur.dont_remember));
+    }
+    let created = sessions::create(&state.auth, &*state.auth.store, user.id(), false, meta).await?;
+    Ok(session::cookies_for(state, headers, &created, user, false))
 }
