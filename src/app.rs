@@ -18,6 +18,7 @@ use crate::store::schema::Plugins;
 use crate::store::secondary;
 use crate::store::sql::{self, SqlStore};
 use crate::store::{Schema, Store, migrate};
+use crate::webhooks::{Webhooks, worker};
 
 const MIN_SECRET_LEN: usize = 32;
 
@@ -67,6 +68,9 @@ pub fn schema_for(cfg: &Config, app_user_id: bool) -> Schema {
     }
     if cfg.rate_limit.storage == crate::config::RateLimitStorage::Database {
         schema.add_rate_limit();
+    }
+    if !cfg.webhooks.endpoints.is_empty() {
+        schema.add_webhook_events();
     }
     schema
 }
@@ -123,7 +127,12 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
 pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, String> {
     let secret = resolve_secret(&cfg)?;
     let schema = Arc::new(schema_for(&cfg, rust_hooks.sets_app_user_id()));
-    let hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
+    let webhooks = Webhooks::from_config(&cfg.webhooks)?;
+    let mut hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
+    // Last, so an event carries what the hooks before it wrote (the app's `userId`).
+    if let Some(w) = &webhooks {
+        hooks = hooks.merge(w.hooks());
+    }
     // The embedded SQLite default migrates itself; shared servers are migrated explicitly.
     let on_schema = if cfg.database_url().starts_with("sqlite:") { OnSchema::Migrate } else { OnSchema::Require };
     let progress = |s: &str| tracing::info!(statement = %s, "migrating");
@@ -154,6 +163,7 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, Str
         convex,
         mirror,
         social,
+        webhooks,
         config: cfg,
     }))
 }
@@ -189,13 +199,19 @@ pub async fn serve_with(
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, base = %auth.api_url(), "palisade listening");
+    let deliveries = worker::spawn(&auth)?;
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    // Deliveries under way finish; what is left waits in the outbox for the next start.
+    if let Some(w) = deliveries {
+        w.stop().await;
+    }
+    served
 }
 
 async fn shutdown_signal() {
