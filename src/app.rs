@@ -125,9 +125,9 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
 /// Builds the shared context with database hooks written in Rust (library mode); they run
 /// after the configured SQL hooks of the same model and event.
 pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, String> {
+    let webhooks = Webhooks::from_config(&cfg.webhooks)?;
     let secret = resolve_secret(&cfg)?;
     let schema = Arc::new(schema_for(&cfg, rust_hooks.sets_app_user_id()));
-    let webhooks = Webhooks::from_config(&cfg.webhooks)?;
     let mut hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
     // Last, so an event carries what the hooks before it wrote (the app's `userId`).
     if let Some(w) = &webhooks {

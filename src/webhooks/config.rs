@@ -24,6 +24,8 @@ pub struct WebhooksConfig {
     /// Seconds between two looks for due rows (rows of other nodes, retries, restarts); this
     /// node's own events are sent as soon as their transaction commits.
     pub poll_interval: f64,
+    /// Days a delivered row stays in the log; 0 keeps it for ever. Failed rows are kept.
+    pub keep_delivered_days: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -35,6 +37,7 @@ impl Default for WebhooksConfig {
             backoff_max: 3600.0,
             timeout: 10.0,
             poll_interval: 1.0,
+            keep_delivered_days: 30,
         }
     }
 }
@@ -80,6 +83,8 @@ pub struct Retry {
     pub max: Duration,
     pub timeout: Duration,
     pub poll: Duration,
+    /// `None`: delivered rows are kept for ever.
+    pub keep_delivered: Option<chrono::Duration>,
 }
 
 fn seconds(key: &str, v: f64) -> Result<Duration, String> {
@@ -100,6 +105,8 @@ impl WebhooksConfig {
             max: seconds("backoff_max", self.backoff_max)?,
             timeout: seconds("timeout", self.timeout)?,
             poll: seconds("poll_interval", self.poll_interval)?,
+            keep_delivered: (self.keep_delivered_days > 0)
+                .then(|| chrono::Duration::days(i64::from(self.keep_delivered_days))),
         };
         if retry.max < retry.base {
             return Err("webhooks.backoff_max: must not be below backoff_base".into());

@@ -23,6 +23,8 @@ const BATCH: u64 = 100;
 const MAX_ROUNDS: usize = 10;
 /// Characters of a failed answer's body kept in `lastError`.
 const ERROR_SNIPPET: usize = 200;
+/// How often old delivered rows are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The running worker; [`WorkerHandle::stop`] ends it (dropping the handle ends it too).
 pub struct WorkerHandle {
@@ -69,9 +71,16 @@ struct Outcome {
 
 impl Worker {
     async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut pruned: Option<tokio::time::Instant> = None;
         loop {
             if let Err(e) = self.deliver_due().await {
                 tracing::warn!(error = %e, "webhooks: looking for due events failed; trying again");
+            }
+            if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned = Some(tokio::time::Instant::now());
+                if let Err(e) = self.prune().await {
+                    tracing::warn!(error = %e, "webhooks: removing old delivered events failed");
+                }
             }
             tokio::select! {
                 _ = self.webhooks.wake.notified() => {}
@@ -105,6 +114,17 @@ impl Worker {
             if !full {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Removes delivered rows older than `keep_delivered_days` (every node may: it is idempotent).
+    async fn prune(&self) -> StoreResult<()> {
+        let Some(keep) = self.webhooks.retry.keep_delivered else { return Ok(()) };
+        let filter = [Where::eq("status", Status::Delivered.as_str()), Where::new("deliveredAt", Op::Lt, now() - keep)];
+        let n = self.store.delete_many(MODEL, &filter).await?;
+        if n > 0 {
+            tracing::info!(rows = n, "webhooks: removed old delivered events from the log");
         }
         Ok(())
     }
@@ -165,8 +185,7 @@ impl Worker {
                 let text: String = res.text().await.unwrap_or_default().chars().take(ERROR_SNIPPET).collect();
                 Outcome { status: Some(status), error: Some(format!("HTTP {status}: {text}")) }
             }
-            // Without the URL: it may carry a token in its query.
-            Err(e) => Outcome { status: None, error: Some(e.without_url().to_string()) },
+            Err(e) => Outcome { status: None, error: Some(transport_error(e)) },
         }
     }
 
@@ -207,6 +226,19 @@ fn report(row: &Record, attempts: i64, status: Status, kept: bool, error: Option
         Status::Failed => tracing::error!(id, ty, attempts, error, "webhook failed for good"),
         Status::Pending => tracing::info!(id, ty, attempts, error, "webhook attempt failed; retried later"),
     }
+}
+
+/// The error with its causes ("error sending request" alone says little), without the URL:
+/// its query may hold a token.
+fn transport_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
 }
 
 /// `lockedUntil` is null or past.
