@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::auth::Auth;
 use crate::auth::origins::TrustedOrigins;
-use crate::config::Config;
+use crate::config::{COMPONENT_PREFIX, Config, Layout};
 use crate::crypto::{Signer, random_id};
 use crate::http::{AppState, router};
 use crate::mail::Mailer;
@@ -60,6 +60,33 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// The schema of a configuration; `app_user_id` adds `user.userId` (a user after-create hook).
 pub fn schema_for(cfg: &Config, app_user_id: bool) -> Schema {
+    let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
+    schema_for_dialect(cfg, app_user_id, dialect)
+}
+
+/// [`schema_for`] on `dialect` (`palisade generate` may print another dialect's DDL): the
+/// `component` layout prefixes default table names where there is no schema to put them in.
+pub fn schema_for_dialect(cfg: &Config, app_user_id: bool, dialect: sql::Dialect) -> Schema {
+    laid_out(cfg, base_schema(cfg, app_user_id, !cfg.webhooks.endpoints.is_empty()), dialect)
+}
+
+/// The schema `palisade webhooks` reads: with the outbox even when no endpoint is configured
+/// now, so the log of earlier deliveries stays readable.
+pub fn schema_with_outbox(cfg: &Config) -> Schema {
+    let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
+    laid_out(cfg, base_schema(cfg, false, true), dialect)
+}
+
+fn laid_out(cfg: &Config, mut schema: Schema, dialect: sql::Dialect) -> Schema {
+    if cfg.database.layout == Layout::Component && dialect != sql::Dialect::Postgres {
+        for m in schema.models.iter_mut().filter(|m| m.has_default_table()) {
+            m.table = format!("{COMPONENT_PREFIX}{}", m.table);
+        }
+    }
+    schema
+}
+
+fn base_schema(cfg: &Config, app_user_id: bool, outbox: bool) -> Schema {
     let jwks = cfg.plugins.jwt.enabled || cfg.plugins.convex.enabled;
     let plugins = Plugins { jwt: jwks, two_factor: cfg.plugins.two_factor.enabled };
     let mut schema = Schema::configured(plugins, &cfg.schema);
@@ -69,7 +96,7 @@ pub fn schema_for(cfg: &Config, app_user_id: bool) -> Schema {
     if cfg.rate_limit.storage == crate::config::RateLimitStorage::Database {
         schema.add_rate_limit();
     }
-    if !cfg.webhooks.endpoints.is_empty() {
+    if outbox {
         schema.add_webhook_events();
     }
     schema
@@ -100,10 +127,23 @@ pub async fn open_store(
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data_dir: {e}"))?;
     }
     let pool = sql::open(&url).await.map_err(|e| format!("database: {e}"))?;
+    let missing_ns = missing_namespace(cfg, &pool).await?;
     let applied = match on_schema {
-        OnSchema::Migrate => migrate::migrate(&pool, &schema, progress).await.map_err(|e| e.to_string())?,
+        OnSchema::Migrate => {
+            let mut applied = Vec::new();
+            if let Some(create) = missing_ns {
+                progress(&create);
+                pool.execute_raw(&create).await.map_err(|e| format!("{create}: {e}"))?;
+                applied.push(create);
+            }
+            applied.extend(migrate::migrate(&pool, &schema, progress).await.map_err(|e| e.to_string())?);
+            applied
+        }
         OnSchema::Require => {
-            let missing = migrate::plan(&pool, &schema).await.map_err(|e| e.to_string())?;
+            let missing = match missing_ns {
+                Some(create) => vec![create],
+                None => migrate::plan(&pool, &schema).await.map_err(|e| e.to_string())?,
+            };
             if !missing.is_empty() {
                 return Err(format!(
                     "the database schema is behind ({} change(s), first: {}); run `palisade migrate` (or `palisade migrate --dry-run` to see them)",
@@ -115,6 +155,15 @@ pub async fn open_store(
         }
     };
     Ok((SqlStore::new(pool, schema.clone()), schema, applied))
+}
+
+/// The statement that creates the auth tables' PostgreSQL schema (`component` layout), when
+/// it does not exist yet. Until it does, connections would find (and create) tables in
+/// `public`: nothing may be planned or served before it is there.
+pub async fn missing_namespace(cfg: &Config, pool: &sql::Pool) -> Result<Option<String>, String> {
+    let Some(ns) = cfg.component_schema() else { return Ok(None) };
+    let current = pool.strings("select current_schema()::text", None).await.map_err(|e| format!("database: {e}"))?;
+    Ok((current.first().map(String::as_str) != Some(ns)).then(|| format!("create schema if not exists {ns}")))
 }
 
 /// Builds the shared context from a configuration.

@@ -155,7 +155,25 @@ pub enum Environment {
 pub struct DatabaseConfig {
     /// `sqlite://path` (default `{data_dir}/palisade.db`); `DATABASE_URL`.
     pub url: Option<String>,
+    /// Where the auth tables live beside the app's.
+    pub layout: Layout,
 }
+
+/// `app`: Better Auth's tables in the app's schema, named as Better Auth names them.
+/// `component`: in a namespace of their own: the PostgreSQL schema `auth` (connections search
+/// `auth` first, then `public`, so hooks still reach the app's tables), or the table prefix
+/// `auth_` on SQLite and MySQL. A `model_name` set in `[schema.*]` is kept as given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    #[default]
+    App,
+    Component,
+}
+
+/// The PostgreSQL schema of the `component` layout; the table prefix elsewhere.
+pub const COMPONENT_SCHEMA: &str = "auth";
+pub const COMPONENT_PREFIX: &str = "auth_";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -546,8 +564,25 @@ impl Config {
         self.rate_limit.enabled.unwrap_or(self.is_production())
     }
 
+    /// The database URL; on PostgreSQL in the `component` layout, with the connection's
+    /// `search_path` set to the auth schema first.
     pub fn database_url(&self) -> String {
-        self.database.url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("palisade.db").display()))
+        let url = self
+            .database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("palisade.db").display()));
+        if self.component_schema().is_none() {
+            return url;
+        }
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options[search_path]={COMPONENT_SCHEMA},public")
+    }
+
+    /// The PostgreSQL schema that holds the auth tables, when it is not the app's.
+    pub fn component_schema(&self) -> Option<&'static str> {
+        let pg = self.database.url.as_deref().is_some_and(|u| u.starts_with("postgres"));
+        (self.database.layout == Layout::Component && pg).then_some(COMPONENT_SCHEMA)
     }
 
     pub fn base_url(&self) -> String {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use palisade::app;
-use palisade::config::Config;
+use palisade::config::{COMPONENT_SCHEMA, Config, Layout};
 use palisade::store::migrate;
 use palisade::store::sql::{self, Dialect};
 
@@ -98,7 +98,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             let cfg = load(config)?;
             if dry_run {
                 let pool = sql::open(&cfg.database_url()).await.map_err(|e| e.to_string())?;
-                let steps = migrate::plan(&pool, &app::schema_for(&cfg, false)).await.map_err(|e| e.to_string())?;
+                let schema = app::schema_for(&cfg, false);
+                let steps = match app::missing_namespace(&cfg, &pool).await? {
+                    // A new schema: everything in it is to be created.
+                    Some(create) => [vec![create], migrate::generate(pool.dialect(), &schema)].concat(),
+                    None => migrate::plan(&pool, &schema).await.map_err(|e| e.to_string())?,
+                };
                 print_steps(&steps, "would run");
             } else {
                 let (_, _, steps) = app::open_store(
@@ -119,7 +124,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "mysql" | "mariadb" => Dialect::Mysql,
                 other => return Err(format!("unknown dialect {other:?} (sqlite, postgres, mysql)")),
             };
-            for s in migrate::generate(d, &app::schema_for(&load(config)?, false)) {
+            let cfg = load(config)?;
+            if cfg.database.layout == Layout::Component && d == Dialect::Postgres {
+                let ns = COMPONENT_SCHEMA;
+                out(&format!("create schema if not exists {ns};\nset search_path to {ns}, public;"));
+            }
+            for s in migrate::generate(d, &app::schema_for_dialect(&cfg, false, d)) {
                 out(&format!("{s};"));
             }
             Ok(())
@@ -163,9 +173,7 @@ async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
 
 async fn webhooks(cfg: Config, action: WebhooksAction) -> Result<(), String> {
     use palisade::webhooks::{Status, log};
-    // The outbox's table even when [webhooks] lists no endpoint now: its rows stay readable.
-    let mut schema = app::schema_for(&cfg, false);
-    schema.add_webhook_events();
+    let schema = app::schema_with_outbox(&cfg);
     let pool = sql::open(&cfg.database_url()).await.map_err(|e| format!("database: {e}"))?;
     let store = sql::SqlStore::new(pool, std::sync::Arc::new(schema));
     let missing = |e: palisade::store::StoreError| {

@@ -156,12 +156,15 @@ pub async fn mark_email_verified(auth: &Auth, user_id: &str, email: Option<&str>
 /// Deletes the user and every row that belongs to them, in one transaction.
 pub async fn delete(auth: &Auth, user_id: &str) -> Result<()> {
     let tx = auth.store.begin().await?;
+    let user = [Where::eq("id", user_id)];
+    // The app's before_delete runs first, while the user's rows are all still there.
+    tx.before_delete("user", &user).await?;
     let owned = [Where::eq("userId", user_id)];
     for model in ["session", "account", "twoFactor"] {
         if auth.schema.model(model).is_ok() {
             tx.delete_many(model, &owned).await?;
         }
     }
-    tx.delete("user", &[Where::eq("id", user_id)]).await?;
+    tx.delete("user", &user).await?;
     tx.commit().await.map_err(ApiError::from)
 }

@@ -141,6 +141,9 @@ macro_rules! cached_ops {
                 self.on_write(m);
                 r
             }
+            async fn before_delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
+                self.ops().before_delete(m, w).await
+            }
             async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
                 // Raw SQL may touch any cached row.
                 let r = self.ops().sql(q, p).await;

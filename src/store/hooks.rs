@@ -10,11 +10,11 @@
 //! [`HookedStore`] wraps the adapter: a write to a model that has hooks opens a transaction
 //! when it is not already in one, so a failing hook always leaves nothing behind.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,7 @@ impl Event {
 }
 
 /// What a hook sees.
+#[derive(Clone, Copy)]
 pub struct HookCtx<'a> {
     pub model: &'a str,
     pub event: Event,
@@ -86,6 +87,10 @@ where
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelHooksConfig {
+    /// `user` only, gradual migration: finds an existing app user for the new auth user
+    /// (`SELECT id FROM app_users WHERE email = :email`). A row found is adopted (its id becomes
+    /// `userId`) instead of running `after_create`; see [`adopt`] for when it is refused.
+    pub adopt: Option<String>,
     pub before_create: Option<String>,
     pub after_create: Option<String>,
     pub before_update: Option<String>,
@@ -111,7 +116,61 @@ pub type HooksConfig = BTreeMap<String, ModelHooksConfig>;
 
 /// Whether the configuration sets the user's after-create hook (which yields `user.userId`).
 pub fn config_sets_app_user_id(cfg: &HooksConfig) -> bool {
-    cfg.get("user").is_some_and(|h| h.after_create.is_some())
+    cfg.get("user").is_some_and(|h| h.after_create.is_some() || h.adopt.is_some())
+}
+
+tokio::task_local! {
+    static SOCIAL_PROVIDER: String;
+}
+
+/// Runs `fut` (a write) on behalf of social sign-in with `provider`; hooks see it through
+/// [`social_provider`].
+pub async fn on_behalf_of_provider<F: Future>(provider: &str, fut: F) -> F::Output {
+    SOCIAL_PROVIDER.scope(provider.to_string(), fut).await
+}
+
+/// The social provider whose sign-in is writing, if the write comes from one.
+pub fn social_provider() -> Option<String> {
+    SOCIAL_PROVIDER.try_with(Clone::clone).ok()
+}
+
+/// Gradual migration policy for a user's after-create hook that found `existing`, an app user
+/// with the new user's email: adopt it, unless the user comes from a social provider that did
+/// not verify the email (anyone can claim an address at such a provider; adopting would hand
+/// them the app user's data). Returns the hook's output: the app row, or nothing to adopt.
+pub fn adopt(ctx: &HookCtx<'_>, existing: Option<Record>) -> Result<Option<Record>, ApiError> {
+    let Some(row) = existing else { return Ok(None) };
+    if !ctx.record.bool("emailVerified")
+        && let Some(provider) = social_provider()
+    {
+        tracing::warn!(%provider, "app user not adopted: the provider did not verify the email");
+        return Err(ApiError::new(
+            403,
+            "ACCOUNT_NOT_LINKED",
+            "An account with this email exists; the provider did not verify the email",
+        ));
+    }
+    Ok(Some(row))
+}
+
+/// The configured `adopt` query, then (nothing adopted) the configured `after_create`.
+struct AdoptHook {
+    find: SqlHook,
+    create: Option<SqlHook>,
+}
+
+#[async_trait]
+impl Hook for AdoptHook {
+    async fn run(&self, ctx: HookCtx<'_>) -> Result<Option<Record>, ApiError> {
+        let found = self.find.run(ctx).await?;
+        if let Some(row) = adopt(&ctx, found)? {
+            return Ok(Some(row));
+        }
+        match &self.create {
+            Some(create) => create.run(ctx).await,
+            None => Ok(None),
+        }
+    }
 }
 
 /// A configured SQL statement. Parameters: every field of the record by name, `:old_<field>`
@@ -119,6 +178,12 @@ pub fn config_sets_app_user_id(cfg: &HooksConfig) -> bool {
 /// the write; other returned columns are the hook's fields.
 struct SqlHook {
     sql: String,
+}
+
+impl SqlHook {
+    fn new(sql: &str) -> Self {
+        Self { sql: sql.to_string() }
+    }
 }
 
 #[async_trait]
@@ -207,9 +272,17 @@ impl Hooks {
                 let known: Vec<_> = schema.models.iter().map(|m| m.name.as_str()).collect();
                 return Err(format!("hooks.{model}: no such model (known: {})", known.join(", ")));
             }
+            let sql_of = |s: &Option<String>| s.as_deref().filter(|s| !s.trim().is_empty()).map(SqlHook::new);
+            if let Some(find) = sql_of(&events.adopt) {
+                if model != "user" {
+                    return Err(format!("hooks.{model}.adopt: only the user model adopts existing app rows"));
+                }
+                hooks = hooks.on(model, Event::AfterCreate, AdoptHook { find, create: sql_of(&events.after_create) });
+            }
             for (event, sql) in events.statements() {
-                if let Some(sql) = sql.as_deref().filter(|s| !s.trim().is_empty()) {
-                    hooks = hooks.on(model, event, SqlHook { sql: sql.to_string() });
+                let adopted = event == Event::AfterCreate && events.adopt.is_some();
+                if let Some(hook) = sql_of(sql).filter(|_| !adopted) {
+                    hooks = hooks.on(model, event, hook);
                 }
             }
         }
@@ -248,6 +321,8 @@ struct Runner<'a> {
     schema: &'a Schema,
     tx: &'a dyn Ops,
     model: &'a str,
+    /// Rows whose before_delete already ran ([`Ops::before_delete`]): (model, id).
+    announced: Option<&'a Mutex<HashSet<(String, String)>>>,
 }
 
 impl Runner<'_> {
@@ -327,12 +402,31 @@ impl Runner<'_> {
         Ok(written)
     }
 
+    /// Runs before_delete now for the matching rows, and remembers them for the delete.
+    async fn announce(&self, filter: &[Where]) -> StoreResult<()> {
+        let Some(announced) = self.announced else { return Ok(()) };
+        for row in self.tx.find_many(self.model, filter, FindMany::default()).await? {
+            if !self.was_announced(&row) {
+                self.run(Event::BeforeDelete, &row, None).await?;
+                let key = (self.model.to_string(), row.string("id"));
+                announced.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn was_announced(&self, row: &Record) -> bool {
+        self.announced.is_some_and(|a| {
+            a.lock().unwrap_or_else(|p| p.into_inner()).contains(&(self.model.to_string(), row.string("id")))
+        })
+    }
+
     async fn delete(&self, filter: &[Where]) -> StoreResult<u64> {
         let rows = self.tx.find_many(self.model, filter, FindMany::default()).await?;
         if rows.is_empty() {
             return Ok(0);
         }
-        for row in &rows {
+        for row in rows.iter().filter(|r| !self.was_announced(r)) {
             self.run(Event::BeforeDelete, row, None).await?;
         }
         let ids = rows.iter().map(|r| r.get("id").cloned().unwrap_or(Value::Null)).collect();
@@ -376,7 +470,7 @@ impl HookedStore {
     }
 
     fn runner<'a>(&'a self, tx: &'a dyn Ops, model: &'a str) -> Runner<'a> {
-        Runner { hooks: &self.hooks, schema: &self.schema, tx, model }
+        Runner { hooks: &self.hooks, schema: &self.schema, tx, model, announced: None }
     }
 }
 
@@ -434,7 +528,7 @@ impl Adapter for HookedStore {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
         let inner = self.inner.begin().await?;
         let (hooks, schema) = (self.hooks.clone(), self.schema.clone());
-        Ok(Box::new(HookedTx { inner, hooks, schema, ran: AtomicBool::new(false) }))
+        Ok(Box::new(HookedTx { inner, hooks, schema, announced: Mutex::default(), ran: AtomicBool::new(false) }))
     }
 }
 
@@ -442,6 +536,7 @@ struct HookedTx {
     inner: Box<dyn Transaction>,
     hooks: Arc<Hooks>,
     schema: Arc<Schema>,
+    announced: Mutex<HashSet<(String, String)>>,
     /// Whether a hook may have run: the commit listeners are told at commit.
     ran: AtomicBool,
 }
@@ -449,7 +544,7 @@ struct HookedTx {
 impl HookedTx {
     fn runner<'a>(&'a self, model: &'a str) -> Runner<'a> {
         self.ran.store(true, Ordering::Relaxed);
-        Runner { hooks: &self.hooks, schema: &self.schema, tx: &*self.inner, model }
+        Runner { hooks: &self.hooks, schema: &self.schema, tx: &*self.inner, model, announced: Some(&self.announced) }
     }
 }
 
@@ -482,6 +577,12 @@ impl Ops for HookedTx {
             return self.inner.delete_many(m, w).await;
         }
         self.runner(m).delete(w).await
+    }
+    async fn before_delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
+        if !self.hooks.has(m, DELETE) {
+            return Ok(());
+        }
+        self.runner(m).announce(w).await
     }
     async fn find_one(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
         self.inner.find_one(m, w).await

@@ -210,6 +210,9 @@ macro_rules! mirrored_ops {
             async fn count(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
                 self.ops().count(m, w).await
             }
+            async fn before_delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
+                self.ops().before_delete(m, w).await
+            }
             async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
                 self.ops().sql(q, p).await
             }

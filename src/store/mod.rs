@@ -268,6 +268,13 @@ pub trait Ops: Send + Sync {
         let _ = (sql, params);
         Err(StoreError::Database("this store does not run SQL".into()))
     }
+    /// Runs the before-delete hooks of the rows `filter` matches, ahead of deleting the rows
+    /// that belong to them: a user's before_delete still sees the user's sessions and
+    /// accounts. The delete itself then skips them. Without hooks there is nothing to run.
+    async fn before_delete(&self, model: &str, filter: &[Where]) -> StoreResult<()> {
+        let _ = (model, filter);
+        Ok(())
+    }
 }
 
 /// A unit of work: every write through it commits together or not at all.

@@ -136,6 +136,11 @@ pub struct Model {
 }
 
 impl Model {
+    /// Whether the table has the model's own name (no `model_name` configured).
+    pub fn has_default_table(&self) -> bool {
+        self.table == self.name
+    }
+
     pub fn field(&self, name: &str) -> Result<&Field, StoreError> {
         self.fields
             .iter()

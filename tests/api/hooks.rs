@@ -2,16 +2,16 @@
 //! SQL hooks from the configuration keep an app table in step, refuse or rewrite a write, and
 //! a hook that fails leaves no row of its operation behind (counted, table by table).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use palisade::app::{self, OnSchema};
 use palisade::config::Config;
 use palisade::error::ApiError;
-use palisade::store::hooks::{Event, Hooks, ModelHooksConfig};
+use palisade::store::hooks::{self, Event, Hooks, ModelHooksConfig};
 use palisade::store::schema::Plugins;
 use palisade::store::sql::{Dialect, Pool, SqlStore, open};
-use palisade::store::{Ops, Record, Schema, Value};
+use palisade::store::{Ops, Record, Schema, Value, Where};
 use serde_json::json;
 
 use crate::harness::{TestApp, spawn_hooked};
@@ -65,7 +65,8 @@ async fn serve(url: Option<String>, tweak: impl FnOnce(&mut Config), hooks: Hook
 }
 
 async fn migrate(url: &str, tweak: &dyn Fn(&mut Config), app_user_id: bool) {
-    let mut cfg = Config { database: palisade::config::DatabaseConfig { url: Some(url.into()) }, ..Default::default() };
+    let mut cfg = Config::default();
+    cfg.database.url = Some(url.into());
     tweak(&mut cfg);
     let schema = Arc::new(app::schema_for(&cfg, app_user_id));
     app::open_store(&cfg, schema, OnSchema::Migrate, |_| {}).await.unwrap();
@@ -94,6 +95,73 @@ async fn counts(pool: &Pool) -> [i64; 5] {
         count(pool, "app_users").await,
         count(pool, "app_logins").await,
     ]
+}
+
+/// `counts` in the `component` layout: the auth tables in schema `auth` (PostgreSQL) or
+/// prefixed `auth_`; the app's where they were.
+async fn component_counts(pool: &Pool) -> [i64; 5] {
+    let store = raw(pool);
+    let mut out = [0; 5];
+    for (i, t) in ["user", "account", "session"].into_iter().enumerate() {
+        let q = match pool.dialect() {
+            Dialect::Postgres => format!("SELECT COUNT(*) AS n FROM auth.\"{t}\""),
+            Dialect::Mysql => format!("SELECT COUNT(*) AS n FROM `auth_{t}`"),
+            Dialect::Sqlite => format!("SELECT COUNT(*) AS n FROM \"auth_{t}\""),
+        };
+        out[i] = store.sql(&q, &Record::new()).await.unwrap()[0].string("n").parse().unwrap();
+    }
+    out[3] = count(pool, "app_users").await;
+    out[4] = count(pool, "app_logins").await;
+    out
+}
+
+fn component(cfg: &mut Config) {
+    sql_hooks(cfg);
+    cfg.database.layout = palisade::config::Layout::Component;
+}
+
+/// `layout = "component"`: the auth tables live apart from the app's, and the hooks still
+/// write the app's tables in the auth write's transaction.
+async fn component_layout_on(d: Dialect) {
+    let (url, pool) = app_database(d).await;
+    if d != Dialect::Sqlite {
+        migrate(url.as_deref().unwrap(), &component, false).await;
+    }
+    let app = serve(url, component, Hooks::new()).await;
+    let body = json!({"email": "ann@example.com", "password": "password-123", "name": "Ann"});
+    let r = app.post("/sign-up/email", body, None).await;
+    assert_eq!(r.status, 200, "{d:?}: {}", r.text);
+    assert!(r.json()["user"]["userId"].is_string(), "{d:?}: the app's id");
+    assert_eq!(component_counts(&pool).await, [1, 1, 1, 1, 1], "{d:?}");
+    // Nothing of Better Auth's is in the app's namespace.
+    let app_tables = match d {
+        Dialect::Postgres => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public'",
+        Dialect::Mysql => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = database() AND table_name NOT LIKE 'auth\\_%'"
+        }
+        Dialect::Sqlite => {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'auth\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%'"
+        }
+    };
+    let n = raw(&pool).sql(app_tables, &Record::new()).await.unwrap()[0].string("n");
+    assert_eq!(n, "2", "{d:?}: only app_users and app_logins are the app's");
+
+    // A failing app insert still rolls the auth rows back.
+    raw(&pool)
+        .sql("INSERT INTO app_users (email, name) VALUES ('dup@example.com', 'x')", &Record::new())
+        .await
+        .unwrap();
+    let body = json!({"email": "dup@example.com", "password": "password-123", "name": "Dup"});
+    let r = app.post("/sign-up/email", body, None).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (500, Some("HOOK_FAILED")), "{d:?}");
+    assert_eq!(component_counts(&pool).await, [1, 1, 1, 2, 1], "{d:?}");
+}
+
+#[tokio::test]
+async fn component_layout_keeps_auth_tables_apart_on_every_backend() {
+    for d in BACKENDS {
+        component_layout_on(d).await;
+    }
 }
 
 fn sql_hooks(cfg: &mut Config) {
@@ -178,15 +246,26 @@ async fn sql_hooks_keep_the_app_table_in_step_on_every_backend() {
 }
 
 /// Rust hooks (library mode): the app user is created in the transaction; the session hook
-/// fails on its third call, and that sign-up leaves nothing.
-fn rust_hooks(calls: Arc<AtomicUsize>) -> Hooks {
+/// fails on its third call, and that sign-up leaves nothing. The user's before_delete records
+/// how many sessions and accounts the user still has when it runs.
+fn rust_hooks(calls: Arc<AtomicUsize>, seen_at_delete: Arc<Mutex<Vec<u64>>>) -> Hooks {
     Hooks::new()
+        .on_fn("user", Event::BeforeDelete, move |ctx| {
+            let seen = seen_at_delete.clone();
+            Box::pin(async move {
+                let owned = [Where::eq("userId", ctx.record.string("id"))];
+                let rows = [ctx.tx.count("session", &owned).await?, ctx.tx.count("account", &owned).await?];
+                seen.lock().unwrap().extend(rows);
+                Ok(None)
+            })
+        })
         .on_fn("user", Event::AfterCreate, |ctx| {
             Box::pin(async move {
                 let params = Record::new().with("email", ctx.record.string("email"));
                 let found = ctx.tx.sql("SELECT id FROM app_users WHERE email = :email", &params).await?;
-                // Gradual migration: an app user with this email already exists: adopt it.
-                if let Some(row) = found.into_iter().next() {
+                // Gradual migration: an app user with this email already exists: adopt it
+                // (the built-in policy refuses an email a social provider did not verify).
+                if let Some(row) = hooks::adopt(&ctx, found.into_iter().next())? {
                     return Ok(Some(row));
                 }
                 let sql = "INSERT INTO app_users (email, name) VALUES (:email, :name) RETURNING id";
@@ -216,7 +295,8 @@ async fn rust_hooks_on(d: Dialect) {
     store.sql("INSERT INTO app_users (email, name) VALUES ('old@example.com', 'Old')", &Record::new()).await.unwrap();
     let old_id = store.sql("SELECT id FROM app_users", &Record::new()).await.unwrap()[0].string("id");
     let calls = Arc::new(AtomicUsize::new(0));
-    let app = serve(url, |_| {}, rust_hooks(calls.clone())).await;
+    let seen_at_delete = Arc::new(Mutex::new(Vec::new()));
+    let app = serve(url, |_| {}, rust_hooks(calls.clone(), seen_at_delete.clone())).await;
     let mut statuses = Vec::new();
     for email in ["old@example.com", "new@example.com", "third@example.com", "fourth@example.com"] {
         let r =
@@ -230,6 +310,14 @@ async fn rust_hooks_on(d: Dialect) {
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     // 3 users (the third rolled back), app users: old + new + fourth.
     assert_eq!(counts(&pool).await, [3, 3, 3, 3, 3], "{d:?}");
+
+    // The user's before_delete runs before any of the user's rows go (two sessions, one account).
+    let sign_in = json!({"email": "new@example.com", "password": "password-123"});
+    let cookie = app.post("/sign-in/email", sign_in, None).await.cookie_header();
+    let r = app.post("/delete-user", json!({"password": "password-123"}), Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{d:?}: {}", r.text);
+    assert_eq!(*seen_at_delete.lock().unwrap(), [2, 1], "{d:?}: sessions, accounts seen by before_delete");
+    assert_eq!(count(&pool, "user").await, 2, "{d:?}");
 }
 
 #[tokio::test]

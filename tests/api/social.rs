@@ -59,6 +59,7 @@ async fn spawn_toml(toml: &str) -> TestApp {
         cfg.social_providers = loaded.social_providers;
         cfg.account = loaded.account;
         cfg.schema = loaded.schema;
+        cfg.hooks = loaded.hooks;
     })
     .await
 }
@@ -560,4 +561,40 @@ async fn google_preset_code_flow_id_token_and_encrypted_tokens() {
     forged.push('x');
     let r = app.post("/sign-in/social", json!({"provider": "google", "idToken": {"token": forged}}), None).await;
     assert_eq!((r.status, r.json()["code"].as_str()), (401, Some("INVALID_TOKEN")));
+}
+
+/// Gradual migration with the built-in `adopt` hook: a verified social email adopts the app's
+/// existing user; an email the provider did not verify is refused (nothing is written), as the
+/// Convex integration's migration guide does.
+#[tokio::test]
+async fn adoption_refuses_an_email_the_provider_did_not_verify() {
+    let presets = node("presets.mjs").await;
+    let hooks = r#"
+[hooks.user]
+adopt = "SELECT id FROM app_users WHERE email = :email"
+after_create = "INSERT INTO app_users (email) VALUES (:email) RETURNING id"
+"#;
+    let app = spawn_toml(&format!("{}{hooks}", presets_toml(&presets.url))).await;
+    sql(&app, "CREATE TABLE app_users (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT UNIQUE)").await;
+    sql(&app, "INSERT INTO app_users (id, email) VALUES (41, 'ghost@github.example'), (42, 'octocat@github.example')")
+        .await;
+
+    // ghost's address is unverified at GitHub: refused, and no auth row is left.
+    let (url, cookie) = start(&app, json!({"provider": "github", "errorCallbackURL": "/e"})).await;
+    let r = app.get(&format!("/callback/github?code=gh-ghost&state={}", state_of(&url)), Some(&cookie)).await;
+    assert_eq!(loc(&r), "/e?error=account_not_linked");
+    assert_eq!(one(&app, "select count(*) || '' from user").await.as_deref(), Some("0"));
+    assert_eq!(one(&app, "select count(*) || '' from account").await.as_deref(), Some("0"));
+
+    // octocat's is verified: the app's user 42 is adopted, no app row is added.
+    let (url, cookie) = start(&app, json!({"provider": "github"})).await;
+    let r = app.get(&format!("/callback/github?code=gh-octocat&state={}", state_of(&url)), Some(&cookie)).await;
+    let user = app.get("/get-session", Some(&session_cookie(&r))).await.json()["user"].clone();
+    assert_eq!((user["email"].as_str(), user["userId"].as_str()), (Some("octocat@github.example"), Some("42")));
+    assert_eq!(one(&app, "select count(*) || '' from app_users").await.as_deref(), Some("2"));
+
+    // An email/password sign-up with a new address gets a new app row.
+    let body = json!({"email": "new@example.com", "password": "password-123", "name": "New"});
+    let r = app.post("/sign-up/email", body, None).await;
+    assert_eq!(r.json()["user"]["userId"], "43");
 }

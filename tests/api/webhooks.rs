@@ -234,9 +234,9 @@ async fn webhooks_deliver_signed_events_on_every_backend() {
     }
 }
 
-/// The app's id from a user hook; a session hook that refuses sign-ups of `refused@…`
-/// (after the user and its event were written); a user hook that refuses deletion of `kept@…`
-/// (after its sessions and their events were deleted/written).
+/// The app's id from a user hook; a session hook that refuses sign-ups of `refused@…` (after
+/// the user and its `user.created` row were written); a user hook that refuses deletion of
+/// `kept@…` (no event of the refused deletion may go out).
 fn refusing_hooks() -> Hooks {
     Hooks::new()
         .on_fn("user", Event::AfterCreate, |ctx| {

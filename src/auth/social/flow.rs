@@ -12,7 +12,7 @@ use super::{Providers, protocol};
 use crate::auth::{Auth, RequestMeta, Session, User, email, sessions, users};
 use crate::crypto::{random_url_safe, symmetric};
 use crate::error::{ApiError, Result};
-use crate::store::{Record, StoreError, Where, now};
+use crate::store::{Record, StoreError, Where, hooks, now};
 
 pub fn provider_not_found() -> ApiError {
     ApiError::new(404, "PROVIDER_NOT_FOUND", "Provider not found")
@@ -302,21 +302,26 @@ async fn create_user(
     for (k, v) in provider.typed_additional(&auth.schema, profile) {
         rec.set(&k, v);
     }
-    let created = async {
+    let created = hooks::on_behalf_of_provider(&provider.id, async {
         let tx = auth.store.begin().await?;
         let user = match tx.create("user", rec).await {
-            Err(StoreError::Unique(_)) => return Err(ApiError::new(422, "FAILED_TO_CREATE_USER", "user exists")),
+            // A race with another sign-up of this email: not the client's to act on.
+            Err(StoreError::Unique(_)) => return Err(ApiError::new(500, "FAILED_TO_CREATE_USER", "user exists")),
             other => User(other?),
         };
         accounts::create(auth, &*tx, user.id(), &provider.id, profile, tokens).await?;
         let session = sessions::create(auth, &*tx, user.id(), false, meta).await?;
         tx.commit().await?;
         Ok::<_, ApiError>((user, session))
-    }
+    })
     .await;
-    let (user, session) = created.map_err(|e| {
-        tracing::error!(error = %e, provider = %provider.id, "unable to create user");
-        "unable to create user".to_string()
+    let (user, session) = created.map_err(|e| match e.code.as_deref() {
+        // A database hook's refusal names its reason to the client (e.g. `account_not_linked`).
+        Some(code) if e.status < 500 => code.to_lowercase().replace('_', " "),
+        _ => {
+            tracing::error!(error = %e, provider = %provider.id, "unable to create user");
+            "unable to create user".to_string()
+        }
     })?;
     if !user.email_verified() && auth.config.email_verification.send_on_sign_up {
         let _ = email::send_for_session_user(auth, &user, user.email(), callback_url).await;
