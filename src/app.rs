@@ -18,6 +18,7 @@ use crate::store::schema::Plugins;
 use crate::store::secondary;
 use crate::store::sql::{self, SqlStore};
 use crate::store::{Schema, Store, migrate};
+use crate::webhooks::{Webhooks, worker};
 
 const MIN_SECRET_LEN: usize = 32;
 
@@ -66,7 +67,17 @@ pub fn schema_for(cfg: &Config, app_user_id: bool) -> Schema {
 /// [`schema_for`] on `dialect` (`palisade generate` may print another dialect's DDL): the
 /// `component` layout prefixes default table names where there is no schema to put them in.
 pub fn schema_for_dialect(cfg: &Config, app_user_id: bool, dialect: sql::Dialect) -> Schema {
-    let mut schema = base_schema(cfg, app_user_id);
+    laid_out(cfg, base_schema(cfg, app_user_id, !cfg.webhooks.endpoints.is_empty()), dialect)
+}
+
+/// The schema `palisade webhooks` reads: with the outbox even when no endpoint is configured
+/// now, so the log of earlier deliveries stays readable.
+pub fn schema_with_outbox(cfg: &Config) -> Schema {
+    let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
+    laid_out(cfg, base_schema(cfg, false, true), dialect)
+}
+
+fn laid_out(cfg: &Config, mut schema: Schema, dialect: sql::Dialect) -> Schema {
     if cfg.database.layout == Layout::Component && dialect != sql::Dialect::Postgres {
         for m in schema.models.iter_mut().filter(|m| m.has_default_table()) {
             m.table = format!("{COMPONENT_PREFIX}{}", m.table);
@@ -75,7 +86,7 @@ pub fn schema_for_dialect(cfg: &Config, app_user_id: bool, dialect: sql::Dialect
     schema
 }
 
-fn base_schema(cfg: &Config, app_user_id: bool) -> Schema {
+fn base_schema(cfg: &Config, app_user_id: bool, outbox: bool) -> Schema {
     let jwks = cfg.plugins.jwt.enabled || cfg.plugins.convex.enabled;
     let plugins = Plugins { jwt: jwks, two_factor: cfg.plugins.two_factor.enabled };
     let mut schema = Schema::configured(plugins, &cfg.schema);
@@ -84,6 +95,9 @@ fn base_schema(cfg: &Config, app_user_id: bool) -> Schema {
     }
     if cfg.rate_limit.storage == crate::config::RateLimitStorage::Database {
         schema.add_rate_limit();
+    }
+    if outbox {
+        schema.add_webhook_events();
     }
     schema
 }
@@ -160,9 +174,14 @@ pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
 /// Builds the shared context with database hooks written in Rust (library mode); they run
 /// after the configured SQL hooks of the same model and event.
 pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, String> {
+    let webhooks = Webhooks::from_config(&cfg.webhooks)?;
     let secret = resolve_secret(&cfg)?;
     let schema = Arc::new(schema_for(&cfg, rust_hooks.sets_app_user_id()));
-    let hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
+    let mut hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
+    // Last, so an event carries what the hooks before it wrote (the app's `userId`).
+    if let Some(w) = &webhooks {
+        hooks = hooks.merge(w.hooks());
+    }
     // The embedded SQLite default migrates itself; shared servers are migrated explicitly.
     let on_schema = if cfg.database_url().starts_with("sqlite:") { OnSchema::Migrate } else { OnSchema::Require };
     let progress = |s: &str| tracing::info!(statement = %s, "migrating");
@@ -193,6 +212,7 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, Str
         convex,
         mirror,
         social,
+        webhooks,
         config: cfg,
     }))
 }
@@ -228,13 +248,19 @@ pub async fn serve_with(
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, base = %auth.api_url(), "palisade listening");
+    let deliveries = worker::spawn(&auth)?;
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    // Deliveries under way finish; what is left waits in the outbox for the next start.
+    if let Some(w) = deliveries {
+        w.stop().await;
+    }
+    served
 }
 
 async fn shutdown_signal() {

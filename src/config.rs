@@ -46,6 +46,8 @@ pub struct Config {
     pub social_providers: std::collections::BTreeMap<String, SocialProviderConfig>,
     /// Linked accounts: linking rules and OAuth token storage.
     pub account: AccountConfig,
+    /// Signed webhooks from an outbox (`src/webhooks/`).
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 /// What a social provider speaks: a generic OpenID Connect issuer, or a preset.
@@ -383,6 +385,7 @@ impl Default for Config {
             hooks: Default::default(),
             social_providers: Default::default(),
             account: AccountConfig::default(),
+            webhooks: Default::default(),
         }
     }
 }

@@ -12,3 +12,4 @@ pub mod http;
 pub mod mail;
 pub mod plugins;
 pub mod store;
+pub mod webhooks;

@@ -1,4 +1,4 @@
-//! `palisade serve | migrate | generate | keys` (PRODUCT.md "Operating interface").
+//! `palisade serve | migrate | generate | keys | webhooks` (PRODUCT.md "Operating interface").
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +45,28 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The webhook outbox: the delivery log, and retrying failed events.
+    Webhooks {
+        #[arg(long, env = "PALISADE_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksAction {
+    /// Newest events first, one per line, tab-separated: id, type, endpoint, status, attempts,
+    /// last HTTP status, created, next attempt or delivery time, last error.
+    List {
+        /// pending | delivered | failed
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Makes a failed (or pending) event due now, with a fresh count of attempts.
+    Retry { id: String },
 }
 
 #[derive(Subcommand)]
@@ -113,6 +135,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { config, action } => keys(load(config)?, action).await,
+        Command::Webhooks { config, action } => webhooks(load(config)?, action).await,
     }
 }
 
@@ -143,6 +166,32 @@ async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
             for (kid, alg) in ring.rotate(&auth).await.map_err(err)? {
                 out(&format!("{kid}\t{}\tnew signing key", alg.name()));
             }
+        }
+    }
+    Ok(())
+}
+
+async fn webhooks(cfg: Config, action: WebhooksAction) -> Result<(), String> {
+    use palisade::webhooks::{Status, log};
+    let schema = app::schema_with_outbox(&cfg);
+    let pool = sql::open(&cfg.database_url()).await.map_err(|e| format!("database: {e}"))?;
+    let store = sql::SqlStore::new(pool, std::sync::Arc::new(schema));
+    let missing = |e: palisade::store::StoreError| {
+        format!("{e} (is [webhooks] configured and the schema migrated? `palisade migrate`)")
+    };
+    match action {
+        WebhooksAction::List { status, limit } => {
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(Status::parse(s).ok_or(format!("unknown status {s:?} (pending, delivered, failed)"))?),
+            };
+            for row in log::list(&store, status, limit).await.map_err(missing)? {
+                out(&log::line(&row));
+            }
+        }
+        WebhooksAction::Retry { id } => {
+            log::retry(&store, &id).await?;
+            out(&format!("{id}\tdue now"));
         }
     }
     Ok(())

@@ -36,6 +36,8 @@ pub struct Auth {
     pub mirror: Option<crate::store::mirror::Mirror>,
     /// Social sign-in providers (`[social_providers.<id>]`).
     pub social: social::Providers,
+    /// The webhook outbox's endpoints, when `[webhooks]` lists any.
+    pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
 }
 
 impl Auth {

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -221,10 +222,14 @@ fn hook_failed(model: &str, event: Event) -> ApiError {
     ApiError::new(500, "HOOK_FAILED", format!("The {model} {} hook failed", event.name()))
 }
 
+/// Called after a transaction in which hooks ran has committed.
+pub type CommitListener = Arc<dyn Fn() + Send + Sync>;
+
 /// Every hook, by model and event, in registration order.
 #[derive(Clone, Default)]
 pub struct Hooks {
     map: HashMap<(String, Event), Vec<Arc<dyn Hook>>>,
+    committed: Vec<CommitListener>,
 }
 
 impl Hooks {
@@ -244,6 +249,19 @@ impl Hooks {
         F: for<'a> Fn(HookCtx<'a>) -> HookFuture<'a> + Send + Sync + 'static,
     {
         self.on(model, event, FnHook(f))
+    }
+
+    /// Adds `f`, called after each commit of a transaction in which hooks ran: what they
+    /// wrote is now visible to others (the webhook worker wakes on it).
+    pub fn after_commit(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.committed.push(Arc::new(f));
+        self
+    }
+
+    fn committed(&self) {
+        for f in &self.committed {
+            f();
+        }
     }
 
     /// The SQL hooks of the configuration; every model must exist in `schema`.
@@ -276,6 +294,7 @@ impl Hooks {
         for (key, list) in other.map {
             self.map.entry(key).or_default().extend(list);
         }
+        self.committed.extend(other.committed);
         self
     }
 
@@ -353,14 +372,19 @@ impl Runner<'_> {
     async fn create(&self, mut data: Record) -> StoreResult<Record> {
         self.before(Event::BeforeCreate, &mut data, None).await?;
         let mut row = self.tx.create(self.model, data).await?;
-        let outputs = self.run(Event::AfterCreate, &row, None).await?;
-        if self.model == "user"
-            && let Some(app_id) = outputs.iter().rev().find_map(app_user_id)
-            && self.schema.model("user")?.field(APP_USER_ID).is_ok()
-        {
-            let id = row.get("id").cloned().unwrap_or(Value::Null);
-            let data = Record::new().with(APP_USER_ID, app_id);
-            row = self.tx.update("user", &[Where::eq("id", id)], data).await?.unwrap_or(row);
+        let event = Event::AfterCreate;
+        for hook in self.hooks.get(self.model, event) {
+            let ctx = HookCtx { model: self.model, event, record: &self.full(&row), old: None, tx: self.tx };
+            let out = hook.run(ctx).await.map_err(StoreError::Refused)?;
+            // The app's id is kept at once, so the hooks after this one (the webhook
+            // outbox among them) see it; the last one returned wins.
+            if let Some(app_id) = out.as_ref().and_then(app_user_id)
+                && self.model == "user"
+                && self.schema.model("user")?.field(APP_USER_ID).is_ok()
+            {
+                let data = Record::new().with(APP_USER_ID, app_id);
+                row = self.tx.update("user", &by_id(&row), data).await?.unwrap_or(row);
+            }
         }
         Ok(row)
     }
@@ -461,6 +485,7 @@ macro_rules! hooked_write {
         let $r = $self.runner(&*tx, $model);
         let out = $with_hooks;
         tx.commit().await?;
+        $self.hooks.committed();
         Ok(out)
     }};
 }
@@ -503,7 +528,7 @@ impl Adapter for HookedStore {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
         let inner = self.inner.begin().await?;
         let (hooks, schema) = (self.hooks.clone(), self.schema.clone());
-        Ok(Box::new(HookedTx { inner, hooks, schema, announced: Mutex::default() }))
+        Ok(Box::new(HookedTx { inner, hooks, schema, announced: Mutex::default(), ran: AtomicBool::new(false) }))
     }
 }
 
@@ -512,10 +537,13 @@ struct HookedTx {
     hooks: Arc<Hooks>,
     schema: Arc<Schema>,
     announced: Mutex<HashSet<(String, String)>>,
+    /// Whether a hook may have run: the commit listeners are told at commit.
+    ran: AtomicBool,
 }
 
 impl HookedTx {
     fn runner<'a>(&'a self, model: &'a str) -> Runner<'a> {
+        self.ran.store(true, Ordering::Relaxed);
         Runner { hooks: &self.hooks, schema: &self.schema, tx: &*self.inner, model, announced: Some(&self.announced) }
     }
 }
@@ -524,6 +552,9 @@ impl HookedTx {
 #[async_trait]
 impl Ops for HookedTx {
     async fn create(&self, m: &str, d: Record) -> StoreResult<Record> {
+        if !self.hooks.has(m, CREATE) {
+            return self.inner.create(m, d).await;
+        }
         self.runner(m).create(d).await
     }
     async fn update(&self, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
@@ -570,6 +601,11 @@ impl Ops for HookedTx {
 #[async_trait]
 impl Transaction for HookedTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.inner.commit().await
+        let HookedTx { inner, hooks, ran, .. } = *self;
+        inner.commit().await?;
+        if ran.into_inner() {
+            hooks.committed();
+        }
+        Ok(())
     }
 }

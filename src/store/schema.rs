@@ -376,6 +376,37 @@ impl Schema {
         self.set_ids(ids);
     }
 
+    /// Adds the webhook outbox (`[webhooks]` configured): one row per event and endpoint,
+    /// written in the auth write's transaction and kept as the delivery log.
+    pub fn add_webhook_events(&mut self) {
+        use FieldType::{Date, Number, String};
+        if self.model(crate::webhooks::MODEL).is_ok() {
+            return;
+        }
+        let mut m = model(
+            crate::webhooks::MODEL,
+            &[
+                F("endpoint", String, true),
+                F("type", String, true),
+                F("payload", String, true),
+                F("status", String, true),
+                F("attempts", Number, true),
+                F("createdAt", Date, true),
+                F("nextAttemptAt", Date, false),
+                F("lockedUntil", Date, false),
+                F("deliveredAt", Date, false),
+                F("lastStatus", Number, false),
+                F("lastError", String, false),
+            ],
+        );
+        // Due rows are found by `nextAttemptAt` (null once delivered or failed).
+        mark(&mut m, "nextAttemptAt", false, true);
+        mark(&mut m, "status", false, true);
+        self.models.push(m);
+        let ids = self.ids;
+        self.set_ids(ids);
+    }
+
     pub fn model(&self, name: &str) -> Result<&Model, StoreError> {
         self.models.iter().find(|m| m.name == name).ok_or_else(|| StoreError::Database(format!("unknown model {name}")))
     }

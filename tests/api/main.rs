@@ -18,3 +18,5 @@ mod schema;
 mod social;
 mod transactions;
 mod two_factor;
+mod webhooks;
+mod webhooks_restart;
