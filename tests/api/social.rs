@@ -611,7 +611,8 @@ async fn social_callback_hands_the_session_to_the_spa_with_a_one_time_token() {
     let (url, cookie) = start(&app, json!({"provider": "github", "callbackURL": "/gh"})).await;
     let r = app.get(&format!("/callback/github?code=gh-octocat&state={}", state_of(&url)), Some(&cookie)).await;
     assert_eq!(r.status, 302);
-    let ott = loc(&r).strip_prefix("http://localhost:5173/gh?ott=").expect(loc(&r)).to_string();
+    let ott =
+        loc(&r).strip_prefix("http://localhost:5173/gh?ott=").unwrap_or_else(|| panic!("{}", loc(&r))).to_string();
     let s = app.post("/cross-domain/one-time-token/verify", json!({"token": ott}), None).await;
     assert_eq!(s.json()["user"]["email"], "octocat@github.example", "{}", s.text);
     let again = app.post("/cross-domain/one-time-token/verify", json!({"token": ott}), None).await;
