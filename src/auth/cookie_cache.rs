@@ -63,6 +63,11 @@ pub struct Cached {
     pub version: String,
     /// `{"session":…,"user":…}` as get-session answers it, rendered once per copy.
     pub answer: Bytes,
+    /// The session cookie's value for this copy's token (`token.signature`): a request whose
+    /// session cookie equals it is this session's, with no HMAC to compute per request.
+    pub signed_token: String,
+    /// [`Cached::signed_token`] as it appears in a Cookie header (URL-encoded).
+    pub signed_token_cookie: String,
 }
 
 impl CookieCache {
@@ -169,7 +174,10 @@ impl CookieCache {
         }
         session.0.date("expiresAt")?;
         let answer = Json::from_iter([("session".to_string(), session.to_json()), ("user".into(), user.to_json())]);
-        Some(Cached { answer: Bytes::from(answer.to_string()), session, user, expires_at_ms, version })
+        let signed_token = self.signer.sign(session.token());
+        let signed_token_cookie = crate::auth::password::encode_component(&signed_token);
+        let answer = Bytes::from(answer.to_string());
+        Some(Cached { answer, signed_token, signed_token_cookie, session, user, expires_at_ms, version })
     }
 
     fn decode_compact(&self, value: &str) -> Option<(Json, i64)> {

@@ -54,7 +54,8 @@ impl Auth {
 /// Who is calling, as far as the session row records it (WIRE.md §6).
 #[derive(Debug, Clone, Default)]
 pub struct RequestMeta {
-    pub ip_address: String,
+    /// The client's address (formatted only when a session records it).
+    pub ip: Option<std::net::IpAddr>,
     pub user_agent: String,
 }
 

@@ -27,7 +27,7 @@ pub async fn create(
         .with("token", random_id(32))
         .with("createdAt", at)
         .with("updatedAt", at)
-        .with("ipAddress", meta.ip_address.clone())
+        .with("ipAddress", meta.ip.map(|i| i.to_string()).unwrap_or_default())
         .with("userAgent", meta.user_agent.clone())
         .with("userId", user_id);
     Ok(Session(ops.create("session", rec).await?))

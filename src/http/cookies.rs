@@ -155,6 +155,12 @@ impl Cookies {
         lines.into_iter().map(|(_, l)| l).collect()
     }
 
+    /// The first value of cookie `short` in the request, as sent (still URL-encoded).
+    pub fn read_raw<'h>(&self, headers: &'h HeaderMap, short: &str) -> Option<&'h str> {
+        let name = self.name(short);
+        cookie_pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
     /// The first value of cookie `short` in the request, URL-decoded.
     pub fn read<'h>(&self, headers: &'h HeaderMap, short: &str) -> Option<Cow<'h, str>> {
         let name = self.name(short);

@@ -214,7 +214,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         return e.into_response();
     }
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let meta = RequestMeta { ip_address: ip.map(|i| i.to_string()).unwrap_or_default(), user_agent };
+    let meta = RequestMeta { ip, user_agent };
     req.extensions_mut().insert(meta);
     let mut res = next.run(req).await;
     if state.auth.config.plugins.cross_domain_site_url.is_some()

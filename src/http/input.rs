@@ -1,11 +1,11 @@
 //! Request input: JSON or form bodies, and Better Auth's validation messages
 //! (`[body.field] Invalid input: expected string, received undefined`, WIRE.md §1).
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::{Map, Value as Json};
 
+use super::AppState;
 use crate::error::{ApiError, codes};
 use crate::store::schema::{Field, FieldType, Model, value_from_json};
 use crate::store::{Record, Value};
@@ -26,16 +26,17 @@ fn unsupported(ct: &str) -> ApiError {
     )
 }
 
-impl<S: Send + Sync> FromRequest<S> for RawBody {
+/// Reads the body up to `advanced.max_body_bytes` itself (no per-request body-limit layer).
+impl FromRequest<AppState> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-        let bytes = Bytes::from_request(req, state)
+        let bytes = axum::body::to_bytes(req.into_body(), state.auth.config.advanced.max_body_bytes)
             .await
             .map_err(|_| ApiError::new(413, "PAYLOAD_TOO_LARGE", "Request body is too large"))?;
         let form = match ct.as_deref() {

@@ -14,7 +14,6 @@ mod routes;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 
 use crate::auth::Auth;
@@ -72,13 +71,11 @@ impl AppState {
 /// The whole API, mounted at the configured base path (default `/api/auth`).
 pub fn router(state: AppState) -> Router {
     let base_path = state.auth.config.base_path.clone();
-    let max_body = state.auth.config.advanced.max_body_bytes;
     let root = routes::root(&state);
     let api = routes::router(&state)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
     Router::new().nest(&base_path, api).merge(root).fallback(error::not_found)
 }

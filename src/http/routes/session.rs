@@ -1,6 +1,6 @@
 //! get-session and the session list / revoke routes (WIRE.md §5, §6).
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, header};
 use serde_json::{Value as Json, json};
 
@@ -19,24 +19,33 @@ fn flag(q: &[(String, String)], name: &str) -> bool {
 pub async fn get_session(
     State(state): State<AppState>,
     Query(q): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
+    req: Request,
 ) -> Result<Reply> {
-    let reply = answer_get_session(&state, &q, &headers).await?;
+    let reply = answer_get_session(&state, &q, req.headers()).await?;
     Ok(reply.header(header::CACHE_CONTROL, "no-store").header(header::PRAGMA, "no-cache"))
 }
 
 /// Better Auth's get-session (WIRE.md §6, §12): a usable cookie-cache copy answers without the
 /// store; otherwise the store answers, refreshes the session when due and re-issues the copy.
 async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &HeaderMap) -> Result<Reply> {
+    // The common case first: the session cookie and its copy, no bearer token.
+    let cache_allowed = !flag(q, "disableCookieCache");
+    if let Some(cache) = &state.cookie_cache
+        && cache_allowed
+        && !headers.contains_key(header::AUTHORIZATION)
+        && let Some(hit) = session::from_cache_cookie(state, cache, headers)
+    {
+        return with_jwt(state, Reply::rendered_json(hit.answer.clone()), &hit.user, hit.session.id()).await;
+    }
     let carries_cache = state.cookies.carries(headers, SESSION_DATA);
+    let cache_allowed = cache_allowed && carries_cache;
     // With the cache off a stray copy is expired, never trusted; a bad copy is expired too.
     let mut expire_cache = carries_cache && state.cookie_cache.is_none();
     let Some(token) = session::request_token(state, headers) else {
         return Ok(Reply::json(Json::Null).cookies(expire_if(state, headers, expire_cache)));
     };
     if let Some(cache) = &state.cookie_cache
-        && carries_cache
-        && !flag(q, "disableCookieCache")
+        && cache_allowed
     {
         match session::from_cache(state, cache, headers, &token) {
             Some(hit) => {
