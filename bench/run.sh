@@ -19,6 +19,7 @@
 #   BENCH_NO_BUILD=1     use the existing target/release binaries (no cargo build)
 #   BENCH_BUILD_TRIES [10]  attempts of `cargo build --release`, 60 s apart (src/ may be mid-edit)
 #   BENCH_KEEP_TMP=1     keep the temporary folder (databases, server logs)
+#   BENCH_YARDSTICK_ROUNDS [3]  alternating palisade-cc / bare-axum rounds for the cookie-cache ratio
 set -euo pipefail
 
 BENCH_SECONDS=${BENCH_SECONDS:-10}
@@ -34,6 +35,7 @@ REF_CC_PORT=${BENCH_REF_CC_PORT:-4303}
 PAL_CC_PORT=${BENCH_PAL_CC_PORT:-4304}
 NODE_ENV_WANTED=${BENCH_NODE_ENV:-production}
 BUILD_TRIES=${BENCH_BUILD_TRIES:-10}
+BENCH_YARDSTICK_ROUNDS=${BENCH_YARDSTICK_ROUNDS:-3}
 
 bench_dir=$(cd "$(dirname "$0")" && pwd)
 repo=$(git -C "$bench_dir" rev-parse --show-toplevel)
@@ -382,6 +384,21 @@ for sc in $BENCH_SCENARIOS; do
     say "  $(printf '%-19s %-12s' "$sc" "$s") ${RPS[$key]} req/s  p50 ${P50[$key]:-?} ms  p99 ${P99[$key]:-?} ms  errors ${ERR[$key]:-?}"
   done
 done
+# The yardstick ratio: palisade-cc and bare axum alternately, BENCH_YARDSTICK_ROUNDS times, so a
+# slow moment of the machine hits both; the median of the per-round ratios is reported.
+YARD=()
+if wants get-session-cache && wants bare-axum && [ -z "${DEAD[palisade-cc]:-}" ] && [ "$BENCH_YARDSTICK_ROUNDS" -gt 0 ]; then
+  say "yardstick: $BENCH_YARDSTICK_ROUNDS alternating rounds of ${BENCH_SECONDS}s, palisade-cc then bare-axum"
+  for i in $(seq 1 "$BENCH_YARDSTICK_ROUNDS"); do
+    CC_COOKIE[palisade-cc]=$(cache_cookies palisade-cc)
+    wait_idle "${PID[palisade-cc]}" >/dev/null
+    c=$(field ok_rps "$(run_wrk palisade-cc get-session-cache "$BENCH_SECONDS" | grep -m1 '^BENCH_RESULT' || true)")
+    wait_idle "${PID[bare-axum]}" >/dev/null
+    b=$(field ok_rps "$(run_wrk bare-axum bare-axum "$BENCH_SECONDS" | grep -m1 '^BENCH_RESULT' || true)")
+    YARD+=("$(awk -v c="$c" -v b="$b" 'BEGIN { if (b + 0 > 0) printf "%.1f", 100 * c / b; else print "0" }')")
+    say "  round $i: palisade-cc ${c:-?} req/s, bare-axum ${b:-?} req/s: ${YARD[-1]}%"
+  done
+fi
 measured="$servers"; wants bare-axum && measured+=" bare-axum"
 for s in $measured; do
   alive "${PID[$s]}" && wait_idle "${PID[$s]}" >/dev/null
@@ -420,6 +437,10 @@ done
 if wants get-session-cache && wants bare-axum; then
   c=${RPS[get-session-cache/palisade-cc]:--} b=${RPS[bare-axum/bare-axum]:--}
   say "$(awk -v c="$c" -v b="$b" 'BEGIN { if (b + 0 > 0 && c != "-") printf "Palisade get-session with cookie cache / bare axum handler (same run): %.0f%% (target >= 60%%)", 100 * c / b; else print "cookie cache / bare axum: n/a" }')"
+  if [ ${#YARD[@]} -gt 0 ]; then
+    median=$(printf '%s\n' "${YARD[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+    say "  alternating rounds: ${YARD[*]} (%); median ${median}% (target >= 60%)"
+  fi
 fi
 say ""
 say "$scrypt_line"

@@ -137,6 +137,19 @@ fn too_many(retry_after: u64) -> Response {
     res
 }
 
+/// `Access-Control-Expose-Headers` by which plugin headers the response has (bit 0:
+/// `set-auth-token`, bit 1: `set-auth-jwt`, bit 2: the cross-domain cookie header).
+const EXPOSED: [&str; 8] = [
+    "",
+    "set-auth-token",
+    "set-auth-jwt",
+    "set-auth-token, set-auth-jwt",
+    cross_domain::RESPONSE_HEADER,
+    "set-auth-token, set-better-auth-cookie",
+    "set-auth-jwt, set-better-auth-cookie",
+    "set-auth-token, set-auth-jwt, set-better-auth-cookie",
+];
+
 /// Adds `set-auth-token` for a newly set session cookie and the expose list for the plugin
 /// headers; CORS headers for trusted cross-origin callers.
 fn finish(state: &AppState, res: &mut Response, origin: Option<&str>) {
@@ -151,16 +164,12 @@ fn finish(state: &AppState, res: &mut Response, origin: Option<&str>) {
             h.insert("set-auth-token", v);
         }
     }
-    let exposed: Vec<&str> = ["set-auth-token", "set-auth-jwt"].into_iter().filter(|n| h.contains_key(*n)).collect();
-    let exposed = if state.auth.config.plugins.cross_domain_site_url.is_some() && h.contains_key(header::SET_COOKIE) {
-        [exposed, vec![cross_domain::RESPONSE_HEADER]].concat()
-    } else {
-        exposed
-    };
-    if !exposed.is_empty()
-        && let Ok(v) = HeaderValue::from_str(&exposed.join(", "))
-    {
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
+    let cross = state.auth.config.plugins.cross_domain_site_url.is_some() && h.contains_key(header::SET_COOKIE);
+    let which = usize::from(h.contains_key("set-auth-token"))
+        | usize::from(h.contains_key("set-auth-jwt")) << 1
+        | usize::from(cross) << 2;
+    if which != 0 {
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED[which]));
     }
     if let Some(o) = origin.filter(|o| state.auth.origins.is_trusted_origin(o) && o.starts_with("http")) {
         allow_origin(h, o);

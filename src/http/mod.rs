@@ -23,14 +23,25 @@ use cookies::Cookies;
 use guard::IpRange;
 use rate_limit::RateLimiter;
 
+/// What every handler gets; one shared allocation, so the per-request clone axum makes is a
+/// single reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub auth: Arc<Auth>,
-    pub cookies: Arc<Cookies>,
-    pub limiter: Option<Arc<RateLimiter>>,
-    pub proxies: Arc<Vec<IpRange>>,
+    pub cookies: Cookies,
+    pub limiter: Option<RateLimiter>,
+    pub proxies: Vec<IpRange>,
     /// The `session_data` cookie, when `session.cookie_cache.enabled`.
-    pub cookie_cache: Option<Arc<CookieCache>>,
+    pub cookie_cache: Option<CookieCache>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -40,14 +51,14 @@ impl AppState {
         let cookies = Cookies::new(&cfg.advanced.cookie_prefix, secure, cfg.session.expires_in);
         let limiter = if cfg.rate_limit_enabled() {
             let (window, max) = (cfg.rate_limit.window, cfg.rate_limit.max);
-            Some(Arc::new(match (cfg.rate_limit.storage, &auth.mirror) {
+            Some(match (cfg.rate_limit.storage, &auth.mirror) {
                 (RateLimitStorage::Memory, _) => RateLimiter::new(window, max),
                 (RateLimitStorage::SecondaryStorage, Some(m)) => RateLimiter::shared(window, max, m.storage()),
                 (RateLimitStorage::Database, _) => RateLimiter::database(window, max, auth.store.clone()),
                 (RateLimitStorage::SecondaryStorage, None) => {
                     return Err("rate_limit.storage = \"secondary-storage\" needs [secondary_storage] url".into());
                 }
-            }))
+            })
         } else {
             None
         };
@@ -59,12 +70,9 @@ impl AppState {
                 IpRange::parse(p).ok_or_else(|| format!("advanced.trusted_proxies: {p:?} is not an IP or CIDR range"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let cookie_cache = cfg
-            .session
-            .cookie_cache
-            .enabled
-            .then(|| Arc::new(CookieCache::new(&cfg.session.cookie_cache, auth.secret())));
-        Ok(Self { auth, cookies: Arc::new(cookies), limiter, proxies: Arc::new(proxies), cookie_cache })
+        let cookie_cache =
+            cfg.session.cookie_cache.enabled.then(|| CookieCache::new(&cfg.session.cookie_cache, auth.secret()));
+        Ok(Self(Arc::new(Shared { auth, cookies, limiter, proxies, cookie_cache })))
     }
 }
 

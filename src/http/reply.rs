@@ -16,7 +16,7 @@ pub struct Reply {
     status: StatusCode,
     body: Body,
     cookies: Vec<String>,
-    headers: Vec<(HeaderName, String)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Reply {
@@ -40,8 +40,16 @@ impl Reply {
         self
     }
 
-    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+    /// Adds a header; a value that is not a valid header value is left out.
+    pub fn header(mut self, name: HeaderName, value: impl AsRef<str>) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
+            self.headers.push((name, v));
+        }
+        self
+    }
+
+    pub fn header_static(mut self, name: HeaderName, value: &'static str) -> Self {
+        self.headers.push((name, HeaderValue::from_static(value)));
         self
     }
 }
@@ -60,9 +68,7 @@ impl IntoResponse for Reply {
             }
         }
         for (name, value) in self.headers {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                h.append(name, v);
-            }
+            h.append(name, value);
         }
         res
     }

@@ -22,7 +22,7 @@ pub async fn get_session(
     req: Request,
 ) -> Result<Reply> {
     let reply = answer_get_session(&state, &q, req.headers()).await?;
-    Ok(reply.header(header::CACHE_CONTROL, "no-store").header(header::PRAGMA, "no-cache"))
+    Ok(reply.header_static(header::CACHE_CONTROL, "no-store").header_static(header::PRAGMA, "no-cache"))
 }
 
 /// Better Auth's get-session (WIRE.md §6, §12): a usable cookie-cache copy answers without the
