@@ -38,6 +38,26 @@ pub enum Pool {
 }
 
 /// Opens a pool for `sqlite://…` (created if missing, WAL), `postgres://…` or `mysql://…`.
+/// Switching a file to WAL needs a moment without other writers; another process that holds
+/// the file (Better Auth beside Palisade during a migration) answers "database is locked"
+/// even with a busy timeout, so opening waits and retries for up to ten seconds.
+async fn connect_sqlite(pool: SqlitePoolOptions, opts: SqliteConnectOptions) -> StoreResult<sqlx::SqlitePool> {
+    let mut attempt = 0;
+    loop {
+        match pool.clone().connect_with(opts.clone()).await {
+            // SQLITE_BUSY and its extended codes (the low byte is 5).
+            Err(sqlx::Error::Database(e))
+                if e.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5) && attempt < 50 =>
+            {
+                attempt += 1;
+                tracing::warn!(attempt, "the SQLite file is locked by another process; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other.map_err(db_err),
+        }
+    }
+}
+
 pub async fn open(url: &str) -> StoreResult<Pool> {
     let dialect = Dialect::from_url(url)
         .ok_or_else(|| db_err(format!("unsupported database URL {url:?} (sqlite://, postgres://, mysql://)")))?;
@@ -51,16 +71,13 @@ pub async fn open(url: &str) -> StoreResult<Pool> {
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(false);
             let memory = url.contains(":memory:") || url.contains("mode=memory");
-            let pool = SqlitePoolOptions::new()
+            let pool_options = SqlitePoolOptions::new()
                 // An in-memory database lives in one connection; a file is shared by several.
                 .max_connections(if memory { 1 } else { 8 })
                 .min_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(opts)
-                .await
-                .map_err(db_err)?;
-            Pool::Sqlite(pool)
+                .max_lifetime(None);
+            Pool::Sqlite(connect_sqlite(pool_options, opts).await?)
         }
         Dialect::Postgres => Pool::Postgres(
             PgPoolOptions::new()
