@@ -391,9 +391,10 @@ if wants get-session-cache && wants bare-axum && [ -z "${DEAD[palisade-cc]:-}" ]
   say "yardstick: $BENCH_YARDSTICK_ROUNDS alternating rounds of ${BENCH_SECONDS}s, palisade-cc then bare-axum"
   for i in $(seq 1 "$BENCH_YARDSTICK_ROUNDS"); do
     CC_COOKIE[palisade-cc]=$(cache_cookies palisade-cc)
-    wait_idle "${PID[palisade-cc]}" >/dev/null
+    # Every server idle (the reference's garbage collection after sign-up load skews a round).
+    for p in "${PID[@]}"; do alive "$p" && wait_idle "$p" >/dev/null; done
     c=$(field ok_rps "$(run_wrk palisade-cc get-session-cache "$BENCH_SECONDS" | grep -m1 '^BENCH_RESULT' || true)")
-    wait_idle "${PID[bare-axum]}" >/dev/null
+    for p in "${PID[@]}"; do alive "$p" && wait_idle "$p" >/dev/null; done
     b=$(field ok_rps "$(run_wrk bare-axum bare-axum "$BENCH_SECONDS" | grep -m1 '^BENCH_RESULT' || true)")
     YARD+=("$(awk -v c="$c" -v b="$b" 'BEGIN { if (b + 0 > 0) printf "%.1f", 100 * c / b; else print "0" }')")
     say "  round $i: palisade-cc ${c:-?} req/s, bare-axum ${b:-?} req/s: ${YARD[-1]}%"
