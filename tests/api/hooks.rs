@@ -14,28 +14,19 @@ use palisade::store::sql::{Dialect, Pool, SqlStore, open};
 use palisade::store::{Ops, Record, Schema, Value, Where};
 use serde_json::json;
 
-use crate::harness::{TestApp, spawn_hooked};
+use crate::harness::{TestApp, fresh_database, spawn_hooked};
 
 const BACKENDS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
 
 /// A fresh database with the app's own tables; returns its URL (`None`: the temp-dir SQLite file).
 async fn app_database(d: Dialect) -> (Option<String>, Pool) {
-    let server = match d {
-        Dialect::Sqlite => {
-            let dir = tempfile::tempdir().unwrap().keep();
-            let url = format!("sqlite://{}/app.db", dir.display());
-            let pool = open(&url).await.unwrap();
-            create_app_tables(&pool, "INTEGER PRIMARY KEY AUTOINCREMENT").await;
-            return (Some(url), pool);
-        }
-        Dialect::Postgres => std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432".into()),
-        Dialect::Mysql => std::env::var("TEST_MYSQL_URL").unwrap_or("mysql://root@127.0.0.1:3306".into()),
+    let Some(url) = fresh_database(d).await else {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let url = format!("sqlite://{}/app.db", dir.display());
+        let pool = open(&url).await.unwrap();
+        create_app_tables(&pool, "INTEGER PRIMARY KEY AUTOINCREMENT").await;
+        return (Some(url), pool);
     };
-    let name = format!("palisade_t_{}", palisade::crypto::random_id(12).to_lowercase());
-    let admin = open(&format!("{server}/test")).await.expect("database server reachable");
-    admin.execute_raw(&format!("create database {name}")).await.unwrap();
-    admin.close().await;
-    let url = format!("{server}/{name}");
     let pool = open(&url).await.unwrap();
     let key = if d == Dialect::Postgres { "SERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY AUTO_INCREMENT" };
     create_app_tables(&pool, key).await;

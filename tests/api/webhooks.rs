@@ -22,7 +22,7 @@ use palisade::webhooks::{EndpointConfig, EventType, WebhooksConfig, log};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{TestApp, spawn_hooked};
+use crate::harness::{TestApp, fresh_database, spawn_hooked};
 
 pub const BACKENDS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
 pub const WH_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -127,20 +127,6 @@ fn webhooks(endpoints: Vec<EndpointConfig>) -> WebhooksConfig {
         poll_interval: 0.2,
         ..Default::default()
     }
-}
-
-/// A fresh database on the backend's server (`None`: the app's own SQLite file).
-pub async fn fresh_database(d: Dialect) -> Option<String> {
-    let server = match d {
-        Dialect::Sqlite => return None,
-        Dialect::Postgres => std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432".into()),
-        Dialect::Mysql => std::env::var("TEST_MYSQL_URL").unwrap_or("mysql://root@127.0.0.1:3306".into()),
-    };
-    let name = format!("palisade_t_{}", palisade::crypto::random_id(12).to_lowercase());
-    let admin = open(&format!("{server}/test")).await.expect("database server reachable");
-    admin.execute_raw(&format!("create database {name}")).await.unwrap();
-    admin.close().await;
-    Some(format!("{server}/{name}"))
 }
 
 /// Serves `webhooks` (plus Rust hooks) on a fresh database, migrated first as an operator would.

@@ -13,8 +13,9 @@ use palisade::store::{Ops, Record, Schema, Value};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
+use crate::harness::fresh_database;
 use crate::harness::{ORIGIN, SECRET};
-use crate::webhooks::{BACKENDS, PASSWORD, Receiver, WH_SECRET, fresh_database};
+use crate::webhooks::{BACKENDS, PASSWORD, Receiver, WH_SECRET};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
