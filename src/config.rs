@@ -244,9 +244,10 @@ pub enum CookieCacheStrategy {
     Jwe,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UserConfig {
+    /// `POST /delete-user`; off unless enabled, as in Better Auth (`user.deleteUser.enabled`).
     pub delete_enabled: bool,
 }
 
@@ -424,12 +425,6 @@ impl Default for SessionConfig {
 impl Default for CookieCacheConfig {
     fn default() -> Self {
         Self { enabled: false, max_age: 300, strategy: CookieCacheStrategy::Compact, version: "1".into() }
-    }
-}
-
-impl Default for UserConfig {
-    fn default() -> Self {
-        Self { delete_enabled: true }
     }
 }
 

@@ -186,6 +186,11 @@ async fn hand_over_session(state: &AppState, res: &mut Response) {
         .find_map(|c| state.cookies.session_value_in(c));
     let Some(token) = signed.as_deref().and_then(|s| state.auth.signer.verify(s)) else { return };
     let Some(location) = h.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string) else { return };
+    // The one-time token is a session: it never travels to a place that is not trusted.
+    if !state.auth.origins.is_trusted_url(&location) {
+        tracing::warn!("cross-domain: no one-time token for an untrusted redirect");
+        return;
+    }
     match cross_domain::issue_one_time_token(&state.auth, token).await {
         Ok(ott) => {
             if let Ok(v) = HeaderValue::from_str(&cross_domain::with_ott(&location, &ott)) {

@@ -11,7 +11,7 @@ use crate::store::{Ops, Record, Store, StoreError, StoreResult, Where};
 pub struct RateLimiter {
     window: Duration,
     max: u64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<Generations>,
     /// Where counters live when every node must share them, instead of this process's memory.
     shared: Shared,
 }
@@ -25,7 +25,6 @@ enum Shared {
 struct Bucket {
     count: u64,
     last: Instant,
-    window: Duration,
 }
 
 /// The special rules; everything else uses the configured default.
@@ -41,14 +40,47 @@ fn rule(path: &str) -> Option<(u64, u64)> {
     }
 }
 
-const PRUNE_ABOVE: usize = 50_000;
+/// Keys one generation holds at most: with the path part capped at [`MAX_PATH_IN_KEY`] bytes,
+/// the buckets never take more than a few tens of megabytes, whatever paths clients invent.
+const MAX_KEYS: usize = 100_000;
+const MAX_PATH_IN_KEY: usize = 128;
+/// The longest window of any rule: a bucket idle for this long has nothing left to count.
+const LONGEST_WINDOW: Duration = Duration::from_secs(60);
+
+/// The buckets in two generations: lookups move a bucket into `current`; every
+/// `LONGEST_WINDOW` (or when `current` is full) `previous` is dropped and `current` takes its
+/// place. Memory stays bounded and each request does constant work (no scan of the map).
+struct Generations {
+    current: HashMap<String, Bucket>,
+    previous: HashMap<String, Bucket>,
+    rotated: Instant,
+}
+
+impl Generations {
+    fn new() -> Self {
+        Self { current: HashMap::new(), previous: HashMap::new(), rotated: Instant::now() }
+    }
+
+    fn bucket(&mut self, key: &str, now: Instant, window: Duration) -> &mut Bucket {
+        let longest = LONGEST_WINDOW.max(window);
+        if now.duration_since(self.rotated) >= longest || self.current.len() >= MAX_KEYS {
+            self.previous = std::mem::take(&mut self.current);
+            self.rotated = now;
+        }
+        if !self.current.contains_key(key) {
+            let moved = self.previous.remove(key).unwrap_or(Bucket { count: 0, last: now });
+            self.current.insert(key.to_string(), moved);
+        }
+        self.current.get_mut(key).expect("inserted above")
+    }
+}
 
 impl RateLimiter {
     pub fn new(window_secs: u64, max: u64) -> Self {
         Self {
             window: Duration::from_secs(window_secs),
             max,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Generations::new()),
             shared: Shared::None,
         }
     }
@@ -74,7 +106,7 @@ impl RateLimiter {
     /// Counts the request; `Ok(Err(seconds))` to wait when over the limit.
     pub async fn check(&self, ip: &str, path: &str) -> StoreResult<Result<(), u64>> {
         let (window, max) = self.limits(path);
-        let key = format!("{ip}|{path}");
+        let key = format!("{ip}|{}", key_path(path));
         match &self.shared {
             Shared::None => Ok(self.check_memory(&key, window, max)),
             Shared::Secondary(storage) => {
@@ -88,10 +120,7 @@ impl RateLimiter {
     fn check_memory(&self, key: &str, window: Duration, max: u64) -> Result<(), u64> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, b| now.duration_since(b.last) < b.window);
-        }
-        let b = buckets.entry(key.to_string()).or_insert(Bucket { count: 0, last: now, window });
+        let b = buckets.bucket(key, now, window);
         let since = now.duration_since(b.last);
         if b.count > 0 && since >= window {
             b.count = 0;
@@ -104,6 +133,19 @@ impl RateLimiter {
         b.last = now;
         Ok(())
     }
+}
+
+/// The path as counted: at most [`MAX_PATH_IN_KEY`] bytes (on a character boundary), so a
+/// client cannot make keys of any size.
+fn key_path(path: &str) -> &str {
+    if path.len() <= MAX_PATH_IN_KEY {
+        return path;
+    }
+    let mut end = MAX_PATH_IN_KEY;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
 }
 
 /// Compare-and-set on the row of `key`: the update names the count and time it read, so of two
@@ -152,6 +194,23 @@ mod tests {
             assert!(rl.check(&ip, "/get-session").await.unwrap().is_ok());
         }
         assert!(rl.check(&ip, "/get-session").await.unwrap().is_err());
+    }
+
+    /// A flood of invented paths: memory stays bounded (two generations of at most MAX_KEYS)
+    /// and the limits still hold for the keys in use.
+    #[tokio::test]
+    async fn invented_paths_do_not_grow_the_buckets_without_bound() {
+        let rl = RateLimiter::new(10, 100);
+        for i in 0..(3 * MAX_KEYS) {
+            let path = format!("/no-such-route/{i}/{}", "x".repeat(300));
+            assert!(rl.check("10.9.9.9", &path).await.unwrap().is_ok());
+        }
+        {
+            let g = rl.buckets.lock().unwrap();
+            assert!(g.current.len() <= MAX_KEYS && g.previous.len() <= MAX_KEYS);
+            assert!(g.current.keys().all(|k| k.len() <= "10.9.9.9|".len() + MAX_PATH_IN_KEY));
+        }
+        three_per_window_then_wait(rl).await;
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use crate::auth::{Auth, RequestMeta, Session, User, sessions, users};
 use crate::crypto::{ct_eq, random_id, random_url_safe, symmetric};
 use crate::error::{ApiError, Result};
 use crate::mail::{Email, EmailKind};
-use crate::store::{Op, Ops, Record, Value, Where};
+use crate::store::{FindMany, Op, Ops, Record, Value, Where};
 
 /// TOTP parameters (Better Auth defaults): 6 digits, 30 s steps, ±1 step accepted.
 pub const DIGITS: u32 = 6;
@@ -531,7 +531,11 @@ pub async fn verify(
 ) -> Result<Verified> {
     let row = find(auth, subject.user().id()).await?;
     let challenge = matches!(subject, Subject::Challenge { .. });
-    if challenge && row.as_ref().is_some_and(|r| r.lockout.is_locked(now)) {
+    // Every sign-in verification counts against the account, whatever the method.
+    let counter = challenge.then(|| FailureCounter::of(row.as_ref(), subject.user().id()));
+    if let Some(c) = &counter
+        && c.read(auth, now).await?.1.is_locked(now)
+    {
         return Err(errors::account_locked());
     }
     // Which row must exist for the method.
@@ -548,8 +552,8 @@ pub async fn verify(
     }
     // Each guess on a sign-in takes one of the account's failure slots before it is checked
     // (given back on success), so parallel guesses cannot get past the limit.
-    if challenge && let Some(r) = &row {
-        reserve_failure(auth, &r.id, now).await?;
+    if let Some(c) = &counter {
+        reserve_failure(auth, c, now).await?;
     }
     let ok = match (&method, &row) {
         (Method::Totp(code), Some(r)) => verify_totp(&r.key, code, now),
@@ -586,15 +590,15 @@ pub async fn verify(
         }
         Subject::Challenge { user, .. } if backup_only => {
             // The code is used up and counts as a success, but nobody is signed in.
-            if let Some(r) = &row {
-                clear_failures(&*auth.store, r).await?;
+            if let Some(c) = &counter {
+                c.clear(&*auth.store).await?;
             }
             Ok(Verified::no_change(None, user, false))
         }
         Subject::Challenge { id, user, dont_remember } => {
             let tx = auth.store.begin().await?;
-            if let Some(r) = &row {
-                clear_failures(&*tx, r).await?;
+            if let Some(c) = &counter {
+                c.clear(&*tx).await?;
             }
             // Only the request that removes the challenge completes it.
             let removed = tx.delete_many(VERIFICATION, &[Where::eq("identifier", id.as_str())]).await?;
@@ -650,14 +654,6 @@ async fn activate(auth: &Auth, cx: Activation<'_>, now: DateTime<Utc>) -> Result
     Ok((fresh, trust))
 }
 
-/// A success resets the failure counter and lifts any lock. Unconditional: this request's
-/// own reserved slot (and any parallel failure) is in the counter, not in `row`.
-async fn clear_failures(ops: &dyn Ops, row: &TwoFactor) -> Result<()> {
-    let data = Record::new().with("failedVerificationCount", 0i64).with("lockedUntil", Value::Null);
-    ops.update(MODEL, &[Where::eq("id", row.id.as_str())], data).await?;
-    Ok(())
-}
-
 /// Counts one try against the challenge; refuses once the limit is reached. The count is
 /// raised with a compare-and-set so parallel guesses cannot share one slot.
 async fn reserve_attempt(auth: &Auth, challenge: &str, now: DateTime<Utc>) -> Result<()> {
@@ -684,27 +680,120 @@ async fn reserve_attempt(auth: &Auth, challenge: &str, now: DateTime<Utc>) -> Re
 /// Rounds of compare-and-set before giving up on a counter that keeps changing underfoot.
 const CAS_ROUNDS: usize = 64;
 
+/// Where an account's failed-verification counter lives: its `twoFactor` row, or, for a user
+/// whose only second factor is the e-mailed code (no row), a `verification` row
+/// `2fa-lockout-<userId>` holding `{failed}:{lockedUntil ms}`, so the lockout covers every
+/// method.
+pub enum FailureCounter {
+    Row(String),
+    Verification(String),
+}
+
+/// How long a row-less account's counter is kept after its last change.
+const COUNTER_SECONDS: i64 = 30 * 24 * 3600;
+
+impl FailureCounter {
+    pub fn of(row: Option<&TwoFactor>, user_id: &str) -> FailureCounter {
+        match row {
+            Some(r) => FailureCounter::Row(r.id.clone()),
+            None => FailureCounter::Verification(format!("2fa-lockout-{user_id}")),
+        }
+    }
+
+    /// The stored record (if any) and the lockout it holds.
+    async fn read(&self, auth: &Auth, now: DateTime<Utc>) -> Result<(Option<Record>, Lockout)> {
+        match self {
+            FailureCounter::Row(id) => {
+                let Some(rec) = auth.store.find_one(MODEL, &[Where::eq("id", id.as_str())]).await? else {
+                    return Err(errors::two_factor_not_enabled());
+                };
+                let l = Lockout::of(&rec);
+                Ok((Some(rec), l))
+            }
+            FailureCounter::Verification(ident) => {
+                // Two first failures at once may each create a row: the oldest one counts.
+                let opts = FindMany { sort_by: Some(("createdAt".into(), false)), ..Default::default() };
+                let rows = auth.store.find_many(VERIFICATION, &[Where::eq("identifier", ident.as_str())], opts).await?;
+                let rec = rows.into_iter().find(|r| r.date("expiresAt").is_some_and(|e| e > now));
+                let l = rec.as_ref().map(|r| parse_counter(&r.string("value"))).unwrap_or_default();
+                Ok((rec, l))
+            }
+        }
+    }
+
+    /// One compare-and-set from `seen` (read from `rec`) to `next`; false when someone else
+    /// changed the counter first.
+    async fn swap(&self, auth: &Auth, rec: Option<Record>, next: Lockout, now: DateTime<Utc>) -> Result<bool> {
+        match (self, rec) {
+            (FailureCounter::Row(id), Some(rec)) => {
+                let filter = [
+                    Where::eq("id", id.as_str()),
+                    Where::eq(
+                        "failedVerificationCount",
+                        rec.get("failedVerificationCount").cloned().unwrap_or(Value::Null),
+                    ),
+                    Where::eq("lockedUntil", rec.get("lockedUntil").cloned().unwrap_or(Value::Null)),
+                ];
+                let data =
+                    Record::new().with("failedVerificationCount", next.failed).with("lockedUntil", next.locked_until);
+                Ok(auth.store.update_many(MODEL, &filter, data).await? == 1)
+            }
+            (FailureCounter::Verification(ident), None) => {
+                auth.store
+                    .create(VERIFICATION, verification_row(ident, &format_counter(next), COUNTER_SECONDS, now))
+                    .await?;
+                Ok(true)
+            }
+            (FailureCounter::Verification(_), Some(rec)) => {
+                let filter = [Where::eq("id", rec.string("id")), Where::eq("value", rec.string("value"))];
+                let data = Record::new()
+                    .with("value", format_counter(next))
+                    .with("expiresAt", now + Duration::seconds(COUNTER_SECONDS))
+                    .with("updatedAt", now);
+                Ok(auth.store.update_many(VERIFICATION, &filter, data).await? == 1)
+            }
+            (FailureCounter::Row(_), None) => Err(errors::two_factor_not_enabled()),
+        }
+    }
+
+    /// A success resets the counter and lifts any lock. Unconditional: this request's own
+    /// reserved slot (and any parallel failure) is in the counter, not in what was read.
+    async fn clear(&self, ops: &dyn Ops) -> Result<()> {
+        match self {
+            FailureCounter::Row(id) => {
+                let data = Record::new().with("failedVerificationCount", 0i64).with("lockedUntil", Value::Null);
+                ops.update(MODEL, &[Where::eq("id", id.as_str())], data).await?;
+            }
+            FailureCounter::Verification(ident) => {
+                ops.delete_many(VERIFICATION, &[Where::eq("identifier", ident.as_str())]).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_counter(value: &str) -> Lockout {
+    let (failed, until) = value.split_once(':').unwrap_or((value, ""));
+    let locked_until = until.parse::<i64>().ok().and_then(DateTime::from_timestamp_millis);
+    // An unreadable count is treated as the maximum: fail closed.
+    Lockout { failed: failed.parse().unwrap_or(MAX_FAILED_VERIFICATIONS), locked_until }
+}
+
+fn format_counter(l: Lockout) -> String {
+    format!("{}:{}", l.failed, l.locked_until.map(|t| t.timestamp_millis().to_string()).unwrap_or_default())
+}
+
 /// Counts one failed verification for the account, before the code is checked: a
-/// compare-and-set (a conditional update through the store) from the counter and lock as
-/// read, retried when a parallel request changed them first. The slot that reaches the
-/// maximum also sets the lock; while locked it refuses with `ACCOUNT_TEMPORARILY_LOCKED`.
-pub async fn reserve_failure(auth: &Auth, row_id: &str, now: DateTime<Utc>) -> Result<()> {
+/// compare-and-set from the counter and lock as read, retried when a parallel request changed
+/// them first. The slot that reaches the maximum also sets the lock; while locked it refuses
+/// with `ACCOUNT_TEMPORARILY_LOCKED`.
+pub async fn reserve_failure(auth: &Auth, counter: &FailureCounter, now: DateTime<Utc>) -> Result<()> {
     for _ in 0..CAS_ROUNDS {
-        let Some(rec) = auth.store.find_one(MODEL, &[Where::eq("id", row_id)]).await? else {
-            return Err(errors::two_factor_not_enabled());
-        };
-        let seen = Lockout::of(&rec);
+        let (rec, seen) = counter.read(auth, now).await?;
         if seen.is_locked(now) {
             return Err(errors::account_locked());
         }
-        let next = seen.after_failure(now);
-        let filter = [
-            Where::eq("id", row_id),
-            Where::eq("failedVerificationCount", rec.get("failedVerificationCount").cloned().unwrap_or(Value::Null)),
-            Where::eq("lockedUntil", rec.get("lockedUntil").cloned().unwrap_or(Value::Null)),
-        ];
-        let data = Record::new().with("failedVerificationCount", next.failed).with("lockedUntil", next.locked_until);
-        if auth.store.update_many(MODEL, &filter, data).await? == 1 {
+        if counter.swap(auth, rec, seen.after_failure(now), now).await? {
             return Ok(());
         }
     }

@@ -48,6 +48,8 @@ pub fn config(dir: &std::path::Path) -> Config {
         ..Default::default()
     };
     cfg.email.log = Some(dir.join("emails.jsonl"));
+    // The conformance configuration: user deletion on.
+    cfg.user.delete_enabled = true;
     cfg
 }
 

@@ -13,6 +13,7 @@ mod jwt_convex;
 mod jwt_rotation;
 mod jwt_support;
 mod notes_example;
+mod redirects;
 mod resilience;
 mod schema;
 mod social;

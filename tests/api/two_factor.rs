@@ -181,3 +181,86 @@ async fn parallel_guesses_cannot_pass_the_limit_postgres() {
     let drop = format!("drop database if exists {name} with (force)");
     sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await.expect("drop db");
 }
+
+/// The last e-mailed one-time code in the server's mail log.
+async fn last_otp(dir: &std::path::Path, before: usize) -> (String, usize) {
+    let path = dir.join("emails.jsonl");
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let codes: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("\"kind\":\"two-factor-otp\""))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["token"].as_str().unwrap().to_string())
+            .collect();
+        if codes.len() > before {
+            return (codes.last().unwrap().clone(), codes.len());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no two-factor code e-mailed");
+}
+
+/// Two-factor by e-mailed code only (no `twoFactor` row): the account lockout still applies.
+/// Each send-otp gives a fresh code with its own five tries, but the tenth failure across
+/// codes locks the account and then even the right code is refused, until the lock runs out.
+#[tokio::test]
+async fn otp_only_two_factor_is_covered_by_the_account_lockout() {
+    let t0 = clock();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let auth = palisade::app::build(crate::harness::config(dir.path())).await.expect("server context");
+    let meta = RequestMeta::default();
+    let input = SignUp {
+        name: "Otp".into(),
+        email: "otp-only@example.com".into(),
+        password: PASSWORD.into(),
+        image: None,
+        remember_me: true,
+        additional: Record::new(),
+    };
+    let (user, session) = users::sign_up(&auth, input, &meta).await.expect("sign-up");
+    let subject = Subject::Session { session: session.expect("session"), user: user.clone(), dont_remember: false };
+    let fresh = |s: &Subject| match s {
+        Subject::Session { session, user, dont_remember } => {
+            Subject::Session { session: session.clone(), user: user.clone(), dont_remember: *dont_remember }
+        }
+        Subject::Challenge { id, user, dont_remember } => {
+            Subject::Challenge { id: id.clone(), user: user.clone(), dont_remember: *dont_remember }
+        }
+    };
+    tf::send_otp(&auth, &subject, t0).await.expect("send");
+    let (code, mut sent) = last_otp(dir.path(), 0).await;
+    tf::verify(&auth, subject, Method::Otp(code), false, &meta, t0).await.expect("the code turns 2FA on");
+    let user = users::find_by_id(&auth, user.id()).await.unwrap().unwrap();
+    assert!(auth.store.find_one("twoFactor", &[Where::eq("userId", user.id())]).await.unwrap().is_none());
+
+    let code_err = |e: palisade::error::ApiError| (e.status, e.code.unwrap_or_default().to_string());
+    let mut failures = 0;
+    while failures < MAX_FAILED_VERIFICATIONS {
+        let id = tf::start_challenge(&auth, user.id(), t0).await.unwrap();
+        let challenge = Subject::Challenge { id, user: user.clone(), dont_remember: false };
+        tf::send_otp(&auth, &challenge, t0).await.unwrap();
+        let (code, n) = last_otp(dir.path(), sent).await;
+        sent = n;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..4.min(MAX_FAILED_VERIFICATIONS - failures) {
+            let e = tf::verify(&auth, fresh(&challenge), Method::Otp(wrong.into()), false, &meta, t0).await;
+            assert_eq!(code_err(e.err().expect("wrong code")), (401, "INVALID_CODE".into()));
+            failures += 1;
+        }
+    }
+    let id = tf::start_challenge(&auth, user.id(), t0).await.unwrap();
+    let challenge = Subject::Challenge { id, user: user.clone(), dont_remember: false };
+    tf::send_otp(&auth, &challenge, t0).await.unwrap();
+    let (code, _) = last_otp(dir.path(), sent).await;
+    let e = tf::verify(&auth, fresh(&challenge), Method::Otp(code.clone()), false, &meta, t0).await;
+    assert_eq!(code_err(e.err().expect("locked")), (429, "ACCOUNT_TEMPORARILY_LOCKED".into()));
+    // After fifteen minutes the right code signs in (the code itself lives three minutes, so
+    // this one has expired: a fresh one is sent).
+    let later = t0 + Duration::seconds(tf::LOCKOUT_SECONDS);
+    let id = tf::start_challenge(&auth, user.id(), later).await.unwrap();
+    let challenge = Subject::Challenge { id, user: user.clone(), dont_remember: false };
+    tf::send_otp(&auth, &challenge, later).await.unwrap();
+    let (code, _) = last_otp(dir.path(), sent + 1).await;
+    let ok = tf::verify(&auth, fresh(&challenge), Method::Otp(code), false, &meta, later).await.expect("signs in");
+    assert!(ok.new_session.is_some());
+}

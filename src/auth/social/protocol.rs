@@ -15,6 +15,9 @@ use crate::config::SocialKind;
 
 /// How long a fetched JWKS is trusted before it is fetched again (an unknown `kid` refetches).
 const JWKS_TTL: Duration = Duration::from_secs(600);
+/// An ID token naming a key we do not have refetches the JWKS (the provider may have rotated),
+/// but at most this often: forged `kid`s must not turn every request into a provider fetch.
+const JWKS_MIN_REFETCH: Duration = Duration::from_secs(60);
 /// Google's documented maximum ID-token age (Better Auth's `maxTokenAge: "1h"`).
 const GOOGLE_MAX_AGE_SECONDS: i64 = 3600;
 
@@ -109,8 +112,7 @@ pub async fn refresh(p: &Provider, refresh_token: &str) -> Result<Tokens, String
 async fn jwks(p: &Provider, endpoints: &Endpoints, force: bool) -> Result<JwkSet, String> {
     let mut cached = p.jwks.lock().await;
     if let Some((at, set)) = cached.as_ref()
-        && !force
-        && at.elapsed() < JWKS_TTL
+        && at.elapsed() < if force { JWKS_MIN_REFETCH } else { JWKS_TTL }
     {
         return Ok(set.clone());
     }
@@ -279,4 +281,60 @@ async fn github_profile(p: &Provider, access_token: &str) -> Result<Profile, Str
         image: str_claim(&user, "avatar_url"),
     };
     Ok(p.profile(id, base, user))
+}
+
+#[cfg(test)]
+mod jwks_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::config::SocialProviderConfig;
+
+    /// A JWKS endpoint on loopback that counts its requests.
+    async fn jwks_server() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let body = r#"{"keys":[]}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(format!("{head}{body}").as_bytes()).await;
+            }
+        });
+        (format!("http://{addr}/jwks"), hits)
+    }
+
+    /// ID tokens naming unknown keys, one after another: the provider's JWKS is fetched once
+    /// (then refetched at most once a minute), not once per token.
+    #[tokio::test]
+    async fn unknown_kid_refetches_at_most_once_a_minute() {
+        let (jwks_uri, hits) = jwks_server().await;
+        let pc = SocialProviderConfig {
+            client_id: "client".into(),
+            authorization_endpoint: Some("http://127.0.0.1:1/authorize".into()),
+            token_endpoint: Some("http://127.0.0.1:1/token".into()),
+            jwks_uri: Some(jwks_uri),
+            ..Default::default()
+        };
+        let p = Provider::new("oidc", &pc, reqwest::Client::new()).unwrap();
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        for i in 0..20 {
+            let token = format!("{}.{}.c2ln", b64(&format!(r#"{{"alg":"RS256","kid":"forged-{i}"}}"#)), b64("{}"));
+            let err = verify_id_token(&p, &token, None, true).await.unwrap_err();
+            assert!(err.contains("not found"), "{err}");
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
 }
