@@ -467,6 +467,9 @@ mod hooked {
 
     const RACERS: usize = 12;
 
+    /// The change racer `i` tries to make.
+    type Racer = fn(usize) -> Record;
+
     struct Fixture {
         store: Store,
         raw: SqlStore,
@@ -585,7 +588,7 @@ mod hooked {
     async fn one_compare_and_set_wins(d: Dialect) {
         let f = fixture(d).await;
         let [v, t, r] = seed(&f.store).await;
-        let cases: [(&str, Vec<Where>, fn(usize) -> Record); 3] = [
+        let cases: [(&str, Vec<Where>, Racer); 3] = [
             ("verification", vec![Where::eq("id", v), Where::eq("value", "0")], |i| {
                 Record::new().with("value", format!("won-{i}"))
             }),
