@@ -100,13 +100,27 @@ async fn find_one(shared: &Shared, ops: &dyn Ops, model: &str, filter: &[Where])
     Ok(found)
 }
 
-/// Implements the verbs for a type with `ops()`, `lookup()` and `on_write()`.
+/// The cached models a write to `model` may change: the model itself, or all of them when the
+/// write runs hooks (a session's after-create hook may update the user's row, in SQL that
+/// names no model).
+fn written(ops: &dyn Ops, model: &str) -> Vec<&'static str> {
+    let hooked = ops.hooked(model);
+    KEYS.iter().map(|(m, _)| *m).filter(|m| hooked || *m == model).collect()
+}
+
+/// Implements the verbs for a type with `ops()`, `lookup()`, `invalidate()` and `on_write()`
+/// (which invalidates what [`written`] names).
 macro_rules! cached_ops {
     ($ty:ty) => {
         #[async_trait]
         impl Ops for $ty {
             async fn create(&self, m: &str, d: Record) -> StoreResult<Record> {
-                self.ops().create(m, d).await
+                let r = self.ops().create(m, d).await;
+                // The new row is not cached yet, but its hooks may have written cached rows.
+                if self.ops().hooked(m) {
+                    self.on_write(m);
+                }
+                r
             }
             async fn find_one(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
                 self.lookup(m, w).await
@@ -147,8 +161,14 @@ macro_rules! cached_ops {
             async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
                 // Raw SQL may touch any cached row.
                 let r = self.ops().sql(q, p).await;
-                KEYS.iter().for_each(|(m, _)| self.on_write(m));
+                KEYS.iter().for_each(|(m, _)| self.invalidate(m));
                 r
+            }
+            async fn find_for_update(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
+                self.ops().find_for_update(m, w).await
+            }
+            fn hooked(&self, m: &str) -> bool {
+                self.ops().hooked(m)
             }
         }
     };
@@ -161,8 +181,11 @@ impl CachedStore {
     async fn lookup(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
         find_one(&self.shared, &*self.inner, m, w).await
     }
-    fn on_write(&self, m: &str) {
+    fn invalidate(&self, m: &str) {
         self.shared.invalidate(m)
+    }
+    fn on_write(&self, m: &str) {
+        written(self.ops(), m).into_iter().for_each(|m| self.invalidate(m))
     }
 }
 
@@ -192,9 +215,12 @@ impl CachedTx {
     async fn lookup(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
         self.tx.find_one(m, w).await
     }
-    fn on_write(&self, model: &str) {
+    fn invalidate(&self, model: &str) {
         self.shared.invalidate(model);
         self.written.lock().unwrap_or_else(|p| p.into_inner()).push(model.to_string());
+    }
+    fn on_write(&self, m: &str) {
+        written(self.ops(), m).into_iter().for_each(|m| self.invalidate(m))
     }
 }
 

@@ -313,6 +313,11 @@ impl Hooks {
     fn has(&self, model: &str, events: [Event; 2]) -> bool {
         events.iter().any(|e| !self.get(model, *e).is_empty())
     }
+
+    /// Whether any write to `model` runs a hook.
+    fn any(&self, model: &str) -> bool {
+        [CREATE, UPDATE, DELETE].into_iter().any(|events| self.has(model, events))
+    }
 }
 
 /// Runs the hooks of `event` in order; each before hook sees the changes of the previous one.
@@ -386,18 +391,40 @@ impl Runner<'_> {
                 row = self.tx.update("user", &by_id(&row), data).await?.unwrap_or(row);
             }
         }
-        Ok(row)
+        self.reread(row).await
+    }
+
+    /// The row as it stands in the transaction, i.e. as it commits: a hook may have written
+    /// it (an after hook's UPDATE of its own row; a before hook's value, typed by its column).
+    /// The caller's answer and every copy of the row (cookie cache, local cache, secondary
+    /// storage) are made from what this returns.
+    async fn reread(&self, row: Record) -> StoreResult<Record> {
+        Ok(self.tx.find_one(self.model, &by_id(&row)).await?.unwrap_or(row))
     }
 
     /// Updates each matching row on its own, so every hook sees its old and new row.
-    async fn update(&self, filter: &[Where], data: Record) -> StoreResult<Vec<Record>> {
+    ///
+    /// The rows are locked as they are matched, and each is updated under the caller's
+    /// condition again: a parallel compare-and-set (counters, backup codes, rate limits)
+    /// waits for this transaction, then no longer matches, exactly as the plain conditional
+    /// UPDATE would behave. Hooks run only on rows this write changed. `reread`: the rows
+    /// are returned as committed (for `update`; `update_many` only counts them).
+    async fn update(&self, filter: &[Where], data: Record, reread: bool) -> StoreResult<Vec<Record>> {
         let mut written = Vec::new();
-        for old in self.tx.find_many(self.model, filter, FindMany::default()).await? {
+        for old in self.tx.find_for_update(self.model, filter).await? {
             let mut changes = data.clone();
             self.before(Event::BeforeUpdate, &mut changes, Some(&old)).await?;
-            let Some(new) = self.tx.update(self.model, &by_id(&old), changes).await? else { continue };
+            let mut this_row = filter.to_vec();
+            this_row.extend(by_id(&old));
+            if !changes.0.is_empty() && self.tx.update_many(self.model, &this_row, changes.clone()).await? == 0 {
+                continue;
+            }
+            let mut new = old.clone();
+            for (k, v) in changes.0 {
+                new.set(&k, v);
+            }
             self.run(Event::AfterUpdate, &new, Some(&old)).await?;
-            written.push(new);
+            written.push(if reread { self.reread(new).await? } else { new });
         }
         Ok(written)
     }
@@ -496,10 +523,10 @@ impl Ops for HookedStore {
         hooked_write!(self, m, CREATE, self.inner.create(m, d), |r| r.create(d).await?)
     }
     async fn update(&self, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
-        hooked_write!(self, m, UPDATE, self.inner.update(m, w, d), |r| r.update(w, d).await?.into_iter().next())
+        hooked_write!(self, m, UPDATE, self.inner.update(m, w, d), |r| r.update(w, d, true).await?.into_iter().next())
     }
     async fn update_many(&self, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
-        hooked_write!(self, m, UPDATE, self.inner.update_many(m, w, d), |r| r.update(w, d).await?.len() as u64)
+        hooked_write!(self, m, UPDATE, self.inner.update_many(m, w, d), |r| r.update(w, d, false).await?.len() as u64)
     }
     async fn delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
         hooked_write!(self, m, DELETE, self.inner.delete(m, w), |r| {
@@ -520,6 +547,12 @@ impl Ops for HookedStore {
     }
     async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
         self.inner.sql(q, p).await
+    }
+    async fn find_for_update(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
+        self.inner.find_for_update(m, w).await
+    }
+    fn hooked(&self, m: &str) -> bool {
+        self.hooks.any(m)
     }
 }
 
@@ -561,13 +594,13 @@ impl Ops for HookedTx {
         if !self.hooks.has(m, UPDATE) {
             return self.inner.update(m, w, d).await;
         }
-        Ok(self.runner(m).update(w, d).await?.into_iter().next())
+        Ok(self.runner(m).update(w, d, true).await?.into_iter().next())
     }
     async fn update_many(&self, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
         if !self.hooks.has(m, UPDATE) {
             return self.inner.update_many(m, w, d).await;
         }
-        Ok(self.runner(m).update(w, d).await?.len() as u64)
+        Ok(self.runner(m).update(w, d, false).await?.len() as u64)
     }
     async fn delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
         self.delete_many(m, w).await.map(|_| ())
@@ -595,6 +628,12 @@ impl Ops for HookedTx {
     }
     async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
         self.inner.sql(q, p).await
+    }
+    async fn find_for_update(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
+        self.inner.find_for_update(m, w).await
+    }
+    fn hooked(&self, m: &str) -> bool {
+        self.hooks.any(m)
     }
 }
 

@@ -138,22 +138,46 @@ impl Mirror {
         Ok(affected)
     }
 
-    /// Sessions a write to `model` with `filter` may change: found before the write.
+    /// Sessions a write to `model` with `filter` may change: found before the write. A
+    /// session write that runs hooks may also change its user's row (each of the user's
+    /// sessions carries a copy of it): all of that user's sessions then.
     async fn affected(&self, ops: &dyn Ops, model: &str, filter: &[Where]) -> StoreResult<Vec<Record>> {
         match model {
+            "session" if ops.hooked("session") => {
+                let sessions = ops.find_many("session", filter, FindMany::default()).await?;
+                let users = sessions.iter().filter_map(|s| s.get("userId").cloned()).collect();
+                sessions_of(ops, users).await
+            }
             "session" => ops.find_many("session", filter, FindMany::default()).await,
             "user" => {
                 let users = ops.find_many("user", filter, FindMany::default()).await?;
-                let ids: Vec<Value> = users.iter().filter_map(|u| u.get("id").cloned()).collect();
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                ops.find_many("session", &[Where::is_in("userId", ids)], FindMany::default()).await
+                sessions_of(ops, users.iter().filter_map(|u| u.get("id").cloned()).collect()).await
             }
             _ => Ok(Vec::new()),
         }
     }
+
+    /// After a session is created by a write that ran hooks, removes the user's other
+    /// sessions, whose copies of the user the hooks may have made stale; returns them.
+    async fn withdraw_after_create(&self, ops: &dyn Ops, created: &Record) -> StoreResult<Vec<Record>> {
+        if !ops.hooked("session") {
+            return Ok(Vec::new());
+        }
+        let mut others = sessions_of(ops, vec![created.get("userId").cloned().unwrap_or(Value::Null)]).await?;
+        others.retain(|s| s.get("id") != created.get("id"));
+        self.forget(&others).await?;
+        Ok(others)
+    }
 }
+
+async fn sessions_of(ops: &dyn Ops, user_ids: Vec<Value>) -> StoreResult<Vec<Record>> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    ops.find_many("session", &[Where::is_in("userId", user_ids)], FindMany::default()).await
+}
+
+impl Mirror {}
 
 impl MirroredStore {
     pub fn new(inner: Store, mirror: Mirror) -> Self {
@@ -216,6 +240,12 @@ macro_rules! mirrored_ops {
             async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
                 self.ops().sql(q, p).await
             }
+            async fn find_for_update(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
+                self.ops().find_for_update(m, w).await
+            }
+            fn hooked(&self, m: &str) -> bool {
+                self.ops().hooked(m)
+            }
         }
     };
 }
@@ -239,7 +269,10 @@ impl MirroredStore {
     async fn on_create(&self, m: &str, d: Record) -> StoreResult<Record> {
         let created = self.inner.create(m, d).await?;
         if m == "session" {
-            // Not published is only slower: the first lookup reads the database and publishes.
+            // `created` is the row as committed, hooks' writes included (HookedStore re-reads
+            // it). Not published is only slower: the first lookup reads the database.
+            let withdrawn = self.mirror.withdraw_after_create(self.ops(), &created).await;
+            logged("forget after hooks", withdrawn.map(|_| ()));
             logged("publish session", self.publish_created(&created).await);
         }
         Ok(created)
@@ -286,6 +319,8 @@ impl MirroredTx {
     async fn on_create(&self, m: &str, d: Record) -> StoreResult<Record> {
         let created = self.tx.create(m, d).await?;
         if m == "session" {
+            let withdrawn = self.mirror.withdraw_after_create(self.ops(), &created).await?;
+            self.after_write(withdrawn).await?;
             self.created.lock().unwrap_or_else(|p| p.into_inner()).push(created.clone());
         }
         Ok(created)
@@ -302,7 +337,11 @@ impl Transaction for MirroredTx {
         // Committed: what follows is logged on failure, never reported as the commit's.
         let removed = this.removed.into_inner().unwrap_or_else(|p| p.into_inner());
         logged("forget after commit", this.mirror.forget(&removed).await);
-        for s in this.created.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        let mut created = this.created.into_inner().unwrap_or_else(|p| p.into_inner());
+        // A session written again later in the transaction (or whose user was) is not
+        // published as first created: the first lookup reads it as committed.
+        created.retain(|s| !removed.iter().any(|r| r.get("id") == s.get("id")));
+        for s in created {
             let user = this.outer.find_one("user", &[Where::eq("id", s.string("userId"))]).await;
             if let Ok(Some(u)) = user {
                 logged("publish session", this.mirror.put(&s, &u).await);

@@ -275,6 +275,20 @@ pub trait Ops: Send + Sync {
         let _ = (model, filter);
         Ok(())
     }
+    /// The rows `filter` matches, locked until the transaction ends (`SELECT … FOR UPDATE`):
+    /// a concurrent conditional update waits, then no longer matches, so a write that names
+    /// the rows found stays one compare-and-set. SQLite transactions take the write lock at
+    /// BEGIN, and outside a transaction there is nothing to hold: a plain read there.
+    async fn find_for_update(&self, model: &str, filter: &[Where]) -> StoreResult<Vec<Record>> {
+        self.find_many(model, filter, FindMany::default()).await
+    }
+    /// Whether writes to `model` run database hooks. A hook may write any row in the write's
+    /// transaction, so the layers that keep copies of rows (local cache, secondary storage)
+    /// drop more than the rows written when this is true.
+    fn hooked(&self, model: &str) -> bool {
+        let _ = model;
+        false
+    }
 }
 
 /// A unit of work: every write through it commits together or not at all.

@@ -454,3 +454,187 @@ async fn migration_adds_configured_fields(d: Dialect) {
     let err = s.create("session", session_of(&u.string("id"), "t2").with("code", "K")).await.unwrap_err();
     assert!(matches!(err, StoreError::Unique(_)), "the added column is unique: {err}");
 }
+
+/// Compare-and-set through [`HookedStore`](super::hooks::HookedStore) with SQL hooks on the
+/// counter models, on every backend, with real concurrency (a file, not a one-connection
+/// in-memory database, on SQLite): the conditional update stays atomic, and the hooks run
+/// once per row the update actually changed.
+mod hooked {
+    use tokio::sync::Barrier;
+
+    use super::*;
+    use crate::store::hooks::{HookedStore, Hooks, HooksConfig, ModelHooksConfig};
+
+    const RACERS: usize = 12;
+
+    /// The change racer `i` tries to make.
+    type Racer = fn(usize) -> Record;
+
+    struct Fixture {
+        store: Store,
+        raw: SqlStore,
+        _dir: tempfile::TempDir,
+    }
+
+    /// Each update of `verification`, `twoFactor` and `rateLimit` logs the row in the app's
+    /// `hook_log`, in the update's transaction.
+    async fn fixture(d: Dialect) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match d {
+            Dialect::Sqlite => format!("sqlite://{}/cas.db", dir.path().display()),
+            _ => fresh_database(d).await,
+        };
+        let pool = open(&url).await.unwrap();
+        let mut schema = Schema::better_auth(Plugins { jwt: false, two_factor: true });
+        schema.add_rate_limit();
+        let schema = Arc::new(schema);
+        migrate::migrate(&pool, &schema, |_| {}).await.unwrap();
+        pool.execute_raw("CREATE TABLE hook_log (model VARCHAR(64), row_id VARCHAR(255))").await.unwrap();
+        let mut cfg = HooksConfig::new();
+        for model in ["verification", "twoFactor", "rateLimit"] {
+            let sql = format!("INSERT INTO hook_log (model, row_id) VALUES ('{model}', :id)");
+            cfg.insert(model.into(), ModelHooksConfig { after_update: Some(sql), ..Default::default() });
+        }
+        let hooks = Hooks::from_config(&cfg, &schema).unwrap();
+        let inner: Store = Arc::new(SqlStore::new(pool.clone(), schema.clone()));
+        let store = Arc::new(HookedStore::new(inner, hooks, schema.clone()));
+        Fixture { store, raw: SqlStore::new(pool, schema), _dir: dir }
+    }
+
+    /// One row of each counter model, every counter at 0; returns their ids.
+    async fn seed(s: &Store) -> [String; 3] {
+        let at = now();
+        s.create("user", user("u1", "a@x.io", "Ada")).await.unwrap();
+        let v = Record::new()
+            .with("id", "v1")
+            .with("identifier", "attempts-x")
+            .with("value", "0")
+            .with("expiresAt", at + chrono::Duration::hours(1))
+            .with("createdAt", at)
+            .with("updatedAt", at);
+        s.create("verification", v).await.unwrap();
+        let tf = Record::new()
+            .with("id", "t1")
+            .with("secret", "s")
+            .with("backupCodes", "codes-0")
+            .with("userId", "u1")
+            .with("failedVerificationCount", 0i64)
+            .with("lockedUntil", Value::Null);
+        s.create("twoFactor", tf).await.unwrap();
+        let rl = Record::new()
+            .with("id", "r1")
+            .with("key", "/sign-in|1.2.3.4")
+            .with("count", 0i64)
+            .with("lastRequest", 0i64);
+        s.create("rateLimit", rl).await.unwrap();
+        ["v1".into(), "t1".into(), "r1".into()]
+    }
+
+    async fn logged(f: &Fixture, model: &str) -> u64 {
+        let q = "SELECT COUNT(*) AS n FROM hook_log WHERE model = :model";
+        let rows = f.raw.sql(q, &Record::new().with("model", model)).await.unwrap();
+        rows[0].string("n").parse().unwrap()
+    }
+
+    /// `RACERS` tasks released at once, each running `update_many(model, filter, data(i))`;
+    /// returns the rows each changed.
+    async fn race(s: &Store, model: &'static str, filter: Vec<Where>, data: impl Fn(usize) -> Record) -> Vec<u64> {
+        let start = Arc::new(Barrier::new(RACERS));
+        let tasks: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (s, filter, data, start) = (s.clone(), filter.clone(), data(i), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    s.update_many(model, &filter, data).await.unwrap()
+                })
+            })
+            .collect();
+        let mut changed = Vec::new();
+        for t in tasks {
+            changed.push(t.await.unwrap());
+        }
+        changed
+    }
+
+    /// The counter as a number, whichever type the field has.
+    fn number(v: &Value) -> i64 {
+        match v {
+            Value::Int(i) => *i,
+            Value::Text(s) => s.parse().unwrap(),
+            other => panic!("not a counter: {other:?}"),
+        }
+    }
+
+    /// Raises `field` of the row by one with a compare-and-set, read again after each loss, as
+    /// the rate limiter and the two-factor attempt counters do.
+    async fn increment(s: Store, model: &'static str, id: String, field: &'static str, start: Arc<Barrier>) -> usize {
+        start.wait().await;
+        for round in 1.. {
+            let row = s.find_one(model, &[Where::eq("id", id.as_str())]).await.unwrap().unwrap();
+            let seen = row.get(field).cloned().unwrap();
+            let next = match &seen {
+                Value::Text(_) => Value::Text((number(&seen) + 1).to_string()),
+                _ => Value::Int(number(&seen) + 1),
+            };
+            let filter = [Where::eq("id", id.as_str()), Where::eq(field, seen)];
+            if s.update_many(model, &filter, Record::new().with(field, next)).await.unwrap() == 1 {
+                return round;
+            }
+            assert!(round < 1000, "{model}: starved");
+        }
+        unreachable!()
+    }
+
+    async fn one_compare_and_set_wins(d: Dialect) {
+        let f = fixture(d).await;
+        let [v, t, r] = seed(&f.store).await;
+        let cases: [(&str, Vec<Where>, Racer); 3] = [
+            ("verification", vec![Where::eq("id", v), Where::eq("value", "0")], |i| {
+                Record::new().with("value", format!("won-{i}"))
+            }),
+            ("twoFactor", vec![Where::eq("id", t), Where::eq("backupCodes", "codes-0")], |i| {
+                Record::new().with("backupCodes", format!("codes-{}", i + 1))
+            }),
+            (
+                "rateLimit",
+                vec![Where::eq("key", "/sign-in|1.2.3.4"), Where::eq("count", 0i64), Where::eq("lastRequest", 0i64)],
+                |i| Record::new().with("count", 1i64).with("lastRequest", i as i64 + 1),
+            ),
+        ];
+        for (model, filter, data) in cases {
+            let changed = race(&f.store, model, filter, data).await;
+            assert_eq!(changed.iter().sum::<u64>(), 1, "{d:?} {model}: exactly one wins: {changed:?}");
+            assert_eq!(logged(&f, model).await, 1, "{d:?} {model}: the hook ran for the winner only");
+        }
+        let rl = f.raw.find_one("rateLimit", &[Where::eq("id", r)]).await.unwrap().unwrap();
+        assert_eq!(rl.int("count"), Some(1), "{d:?}");
+    }
+
+    async fn counters_lose_no_increment(d: Dialect) {
+        let f = fixture(d).await;
+        let ids = seed(&f.store).await;
+        let counters = [("verification", "value"), ("twoFactor", "failedVerificationCount"), ("rateLimit", "count")];
+        for ((model, field), id) in counters.into_iter().zip(ids) {
+            let start = Arc::new(Barrier::new(RACERS));
+            let tasks: Vec<_> = (0..RACERS)
+                .map(|_| tokio::spawn(increment(f.store.clone(), model, id.clone(), field, start.clone())))
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let row = f.raw.find_one(model, &[Where::eq("id", id.as_str())]).await.unwrap().unwrap();
+            assert_eq!(number(row.get(field).unwrap()), RACERS as i64, "{d:?} {model}: no increment lost");
+            assert_eq!(logged(&f, model).await, RACERS as u64, "{d:?} {model}: one hook run per increment");
+        }
+    }
+
+    macro_rules! on_every_dialect_concurrently {
+        ($($case:ident),*) => {
+            mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(super::Dialect::Sqlite)).await.unwrap() } )* }
+            mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(super::Dialect::Postgres)).await.unwrap() } )* }
+            mod mysql { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(super::Dialect::Mysql)).await.unwrap() } )* }
+        };
+    }
+
+    on_every_dialect_concurrently!(one_compare_and_set_wins, counters_lose_no_increment);
+}

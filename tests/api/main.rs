@@ -7,6 +7,7 @@ mod bad_input;
 mod cookie_cache;
 mod email_smtp;
 mod flows;
+mod hook_writes;
 mod hooks;
 mod jwt_algorithms;
 mod jwt_convex;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_query::{
-    Alias, Asterisk, Cond, Expr, ExprTrait, Func, LikeExpr, MysqlQueryBuilder, Order, PostgresQueryBuilder, Query,
-    QueryStatementWriter, SimpleExpr, SqliteQueryBuilder, Values,
+    Alias, Asterisk, Cond, Expr, ExprTrait, Func, LikeExpr, LockType, MysqlQueryBuilder, Order, PostgresQueryBuilder,
+    Query, QueryStatementWriter, SimpleExpr, SqliteQueryBuilder, Values,
 };
 
 use exec::{Exec, TxExec};
@@ -202,12 +202,17 @@ impl<E: Exec> SqlOps<E> {
         self.schema.model(name)
     }
 
-    async fn select(&self, model: &Model, filter: &[Where], opts: &FindMany) -> StoreResult<Vec<Record>> {
+    /// Rows of `model`; `lock` takes them FOR UPDATE.
+    async fn select(&self, model: &Model, filter: &[Where], opts: &FindMany, lock: bool) -> StoreResult<Vec<Record>> {
         let d = self.dialect;
         let mut q = Query::select();
         q.from(Alias::new(&model.table))
             .exprs(model.fields.iter().map(|f| read_expr(d, f)))
             .cond_where(condition(d, model, filter)?);
+        if lock {
+            // Not written by SQLite's builder, whose transactions hold the write lock anyway.
+            q.lock(LockType::Update);
+        }
         if let Some((field, desc)) = &opts.sort_by {
             let f = model.field(field)?;
             q.order_by(Alias::new(&f.column), if *desc { Order::Desc } else { Order::Asc });
@@ -261,12 +266,19 @@ impl<E: Exec> Ops for SqlOps<E> {
     async fn find_one(&self, model: &str, filter: &[Where]) -> StoreResult<Option<Record>> {
         let model = self.model(model)?;
         let opts = FindMany { limit: Some(1), ..Default::default() };
-        Ok(self.select(model, filter, &opts).await?.into_iter().next())
+        Ok(self.select(model, filter, &opts, false).await?.into_iter().next())
     }
 
     async fn find_many(&self, model: &str, filter: &[Where], opts: FindMany) -> StoreResult<Vec<Record>> {
         let model = self.model(model)?;
-        self.select(model, filter, &opts).await
+        self.select(model, filter, &opts, false).await
+    }
+
+    async fn find_for_update(&self, model: &str, filter: &[Where]) -> StoreResult<Vec<Record>> {
+        let model = self.model(model)?;
+        // By id: every transaction takes the locks of several rows in the same order.
+        let opts = FindMany { sort_by: Some(("id".into(), false)), ..Default::default() };
+        self.select(model, filter, &opts, true).await
     }
 
     async fn count(&self, model: &str, filter: &[Where]) -> StoreResult<u64> {
@@ -392,6 +404,9 @@ macro_rules! delegate_ops {
             }
             async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
                 self.$inner.sql(q, p).await
+            }
+            async fn find_for_update(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
+                self.$inner.find_for_update(m, w).await
             }
         }
     };
