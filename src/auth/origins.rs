@@ -106,10 +106,26 @@ impl TrustedOrigins {
         }
     }
 
-    /// Is this origin (`scheme://host:port`) trusted?
+    /// Is this origin (an `Origin` header, `scheme://host:port`) trusted? It is parsed as a
+    /// browser would and its serialisation matched, so `http://localhost:*` trusts
+    /// `http://localhost:5173` but not `http://localhost:5173.evil.example` (no valid port:
+    /// not an origin at all). Other schemes (`myapp://`, for mobile apps) must match a pattern
+    /// exactly.
     pub fn is_trusted_origin(&self, origin: &str) -> bool {
-        let origin = origin.trim_end_matches('/');
-        origin.len() <= MAX_ORIGIN_LEN && self.patterns.iter().any(|p| glob(p.as_bytes(), origin.as_bytes()))
+        if origin.len() > MAX_ORIGIN_LEN {
+            return false;
+        }
+        match Url::parse(origin) {
+            Ok(u) if matches!(u.origin(), url::Origin::Tuple(..)) => {
+                let o = u.origin().ascii_serialization();
+                self.patterns.iter().any(|p| glob(p.as_bytes(), o.as_bytes()))
+            }
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+                let raw = origin.trim_end_matches('/');
+                self.patterns.iter().any(|p| !p.contains(['*', '?']) && p.eq_ignore_ascii_case(raw))
+            }
+            _ => false,
+        }
     }
 
     /// A URL-valued input (callbackURL, redirectTo…): a safe path on this server, or an
@@ -160,6 +176,11 @@ mod tests {
         assert!(t.is_trusted_origin("https://app.example.com"));
         assert!(!t.is_trusted_origin("http://evil.example"));
         assert!(!t.is_trusted_origin("http://localhost:5174"));
+        // A wildcard port never reaches into the host (found by the differential fuzzer).
+        for bad in ["http://127.0.0.1:1.evil.example", "http://127.0.0.1.evil:1", "http://127.0.0.1:1@evil", "null"] {
+            assert!(!t.is_trusted_origin(bad), "{bad}");
+        }
+        assert!(t.is_trusted_origin("HTTP://LOCALHOST:5173/"));
         assert!(t.is_trusted_url("/dashboard"));
         assert!(!t.is_trusted_url("//evil.example/x"));
         assert!(t.is_trusted_url("http://localhost:5173/home?x=1"));
