@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json, json};
 use super::two_factor;
 use crate::auth::{RequestMeta, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
-use crate::http::AppState;
+use crate::http::{AppState, guard};
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
@@ -45,6 +45,7 @@ pub async fn sign_up(
     let additional = f.additional(state.auth.schema.model("user")?, true);
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    guard::browser_origin(&state, &headers)?;
     require_enabled(&state)?;
     let input = users::SignUp { name, email, password: pw, image, remember_me, additional };
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
@@ -70,6 +71,7 @@ pub async fn sign_in(
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    guard::browser_origin(&state, &headers)?;
     require_enabled(&state)?;
     let user = password::authenticate(&state.auth, &email, pw).await?;
     // A second factor, when the user has one, comes before the session (WIRE.md §9).
@@ -94,7 +96,8 @@ pub async fn sign_in(
 }
 
 /// Always succeeds; deletes the session when there is one and clears the cookies.
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
+    Fields::optional_body(body)?.finish()?;
     if let Some(token) = session::request_token(&state, &headers) {
         crate::auth::sessions::revoke_by_token(&state.auth, &token).await?;
     }

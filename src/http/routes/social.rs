@@ -12,7 +12,7 @@ use crate::auth::social::flow::{self, CallbackQuery, IdTokenInput, Start};
 use crate::auth::social::{accounts, state as oauth_state};
 use crate::auth::{RequestMeta, sessions};
 use crate::error::{ApiError, Result, codes};
-use crate::http::AppState;
+use crate::http::{AppState, guard};
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
@@ -152,9 +152,13 @@ async fn redirect_reply(state: &AppState, provider: &str, start: Start, disable_
 pub async fn sign_in_social(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
     let b = start_body(&state, body)?;
+    // Better Auth names an unknown provider before it looks at the caller's origin.
+    state.auth.social.require(&b.provider)?;
+    guard::browser_origin(&state, &headers)?;
     let Some(id_token) = b.extra.id_token else {
         return redirect_reply(&state, &b.provider, b.start, b.disable_redirect).await;
     };

@@ -20,11 +20,12 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body
     let has_email = f.has("email");
     // `input = false` fields are not read at all: alone they make an empty update.
     let additional = f.additional(state.auth.schema.model("user")?, false);
-    f.finish()?;
+    // Better Auth's order: the session, then the email rule, then the fields' types.
     let cur = session::require(&state, &headers).await?;
     if has_email {
         return Err(codes::email_can_not_be_updated());
     }
+    f.finish()?;
     if name.is_none() && image.is_none() && additional.0.is_empty() {
         return Err(ApiError::without_code(400, "No fields to update"));
     }
