@@ -176,7 +176,7 @@ const ROUTES = [
   ["GET", "/token", null, {}, "session", 3],
   ["GET", "/jwks", null, {}, "any", 1],
 ];
-const UNKNOWN = ["/nope", "/sign-in", "/sign-up", "/sign-in/email/extra", "/two-factor", "/two-factor/nope", "/callback", "/admin/list-users", "/SIGN-IN/EMAIL", "/get-session/", "/%2e%2e/ok"];
+const UNKNOWN = ["/nope", "/sign-in", "/sign-up", "/sign-in/email/extra", "/two-factor", "/two-factor/nope", "/callback", "/admin/list-users", "/SIGN-IN/EMAIL", "/get-session/", "/ok/extra"];
 
 const ORIGINS = [
   [4, { origin: SITE }], [3, {}], [2, { origin: "null" }], [2, { origin: "https://evil.example" }],

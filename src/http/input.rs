@@ -171,6 +171,15 @@ impl Fields {
         }
     }
 
+    /// A required string of at least one character (`z.string().min(1)`).
+    pub fn non_empty_string(&mut self, key: &str) -> String {
+        let s = self.string(key);
+        if matches!(self.map.get(key), Some(Json::String(v)) if v.is_empty()) {
+            self.issue(key, "Too small: expected string to have >=1 characters".into());
+        }
+        s
+    }
+
     pub fn opt_string(&mut self, key: &str) -> Option<String> {
         match self.map.get(key) {
             None => None,

@@ -83,7 +83,6 @@ pub fn router(state: AppState) -> Router {
     let api = routes::router(&state)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::not_found)
-        .route_layer(middleware::from_fn_with_state(state.clone(), guard::checks))
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state);
     Router::new().nest(&base_path, api).merge(root).fallback(error::not_found)

@@ -38,7 +38,7 @@ pub async fn sign_up(
     let mut f = Fields::body(body)?;
     let name = f.string("name");
     let email = f.email("email");
-    let pw = f.string("password");
+    let pw = f.non_empty_string("password");
     let image = f.opt_string("image");
     let callback = f.opt_string("callbackURL");
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
@@ -73,6 +73,12 @@ pub async fn sign_in(
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     guard::browser_origin(&state, &headers)?;
     require_enabled(&state)?;
+    // Better Auth refuses an over-long password after the address's form, before the lookup.
+    if crate::auth::is_valid_email(&email)
+        && pw.chars().count() > state.auth.config.email_and_password.max_password_length
+    {
+        return Err(codes::password_too_long());
+    }
     let user = password::authenticate(&state.auth, &email, pw).await?;
     // A second factor, when the user has one, comes before the session (WIRE.md §9).
     let extra_cookies = match two_factor::sign_in_gate(&state, &headers, &user, remember_me).await? {

@@ -74,7 +74,7 @@ pub async fn change_email(State(state): State<AppState>, headers: HeaderMap, bod
 
 /// With a password, or without one on a fresh session (WIRE.md §5).
 pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::optional_body(body)?;
+    let mut f = Fields::body(body)?;
     let pw = f.opt_string("password");
     let callback = f.opt_string("callbackURL");
     f.finish()?;
