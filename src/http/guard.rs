@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::AppState;
 use super::error::empty_404;
-use super::input::{ParsedBody, read_body};
+use super::input::{ParsedBody, read_body, truthy};
 use crate::auth::RequestMeta;
 use crate::auth::origins::origin_of;
 use crate::error::{ApiError, codes};
@@ -116,24 +116,15 @@ const URL_FIELDS: [(&str, fn() -> ApiError); 4] = [
     ("newUserCallbackURL", codes::invalid_new_user_callback_url),
 ];
 
-/// JavaScript's falsy JSON values: Better Auth reads `body.x || query.x`, so these fall
-/// through to the query (and are left to the body's validation).
-fn falsy(v: &Json) -> bool {
-    match v {
-        Json::Null | Json::Bool(false) => true,
-        Json::String(s) => s.is_empty(),
-        Json::Number(n) => n.as_f64() == Some(0.0),
-        _ => false,
-    }
-}
-
 /// Every URL-valued field of a write (body first, else query): a string, and trusted.
 fn check_url_fields(state: &AppState, body: Option<&Json>, query: Option<&str>) -> Result<(), ApiError> {
     let query: Vec<(String, String)> =
         query.map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    // Better Auth reads `body.x || query.x`: a falsy body value falls through to the query.
     for (name, untrusted) in URL_FIELDS {
-        let from_body = body.and_then(|b| b.get(name)).filter(|v| !falsy(v)).cloned();
-        let from_query = || query.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| Json::String(v.clone()));
+        let from_body = body.and_then(|b| b.get(name)).filter(|v| truthy(v)).cloned();
+        let from_query =
+            || query.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| Json::String(v.clone()));
         match from_body.or_else(from_query) {
             None => {}
             Some(Json::String(url)) if state.auth.origins.is_trusted_url(&url) => {}

@@ -61,9 +61,8 @@ async fn parse(headers: &HeaderMap, body: HttpBody, state: &AppState, path: &str
         return Ok(None);
     }
     if form {
-        let map: Map<String, Json> = url::form_urlencoded::parse(&bytes)
-            .map(|(k, v)| (k.into_owned(), Json::String(v.into_owned())))
-            .collect();
+        let map: Map<String, Json> =
+            url::form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), Json::String(v.into_owned()))).collect();
         return Ok(Some(Json::Object(map)));
     }
     serde_json::from_slice(&bytes).map(Some).map_err(|_| codes::invalid_json())
@@ -88,6 +87,16 @@ impl FromRequest<AppState> for RawBody {
         }
         let (parts, body) = req.into_parts();
         parse(&parts.headers, body, state, parts.uri.path()).await.map(RawBody)
+    }
+}
+
+/// JavaScript's truth of a JSON value: Better Auth tests fields with `if (x)` and `a || b`.
+pub fn truthy(v: &Json) -> bool {
+    match v {
+        Json::Null | Json::Bool(false) => false,
+        Json::String(s) => !s.is_empty(),
+        Json::Number(n) => n.as_f64() != Some(0.0),
+        _ => true,
     }
 }
 
@@ -157,8 +166,9 @@ impl Fields {
         self.issue(key, format!("Invalid input: expected {ty}, received {got}"));
     }
 
-    pub fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
+    /// Present with a value JavaScript counts as true.
+    pub fn has_truthy(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(truthy)
     }
 
     pub fn string(&mut self, key: &str) -> String {

@@ -12,8 +12,8 @@ mod two_factor;
 mod user;
 
 use axum::Router;
-use axum::middleware;
 use axum::handler::Handler;
+use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
 
 use super::AppState;

@@ -8,15 +8,16 @@ use serde_json::{Map, Value as Json, json};
 use super::two_factor;
 use crate::auth::{RequestMeta, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
-use crate::http::{AppState, guard};
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
+use crate::http::{AppState, guard};
 
-/// URL-valued inputs must be relative or on a trusted origin (WIRE.md §2).
+/// URL-valued inputs must be relative or on a trusted origin (WIRE.md §2); an empty one is
+/// absent, as in Better Auth.
 pub fn check_url(state: &AppState, url: Option<&str>, err: fn() -> ApiError) -> Result<()> {
     match url {
-        Some(u) if !state.auth.origins.is_trusted_url(u) => Err(err()),
+        Some(u) if !u.is_empty() && !state.auth.origins.is_trusted_url(u) => Err(err()),
         _ => Ok(()),
     }
 }

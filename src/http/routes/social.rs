@@ -12,10 +12,10 @@ use crate::auth::social::flow::{self, CallbackQuery, IdTokenInput, Start};
 use crate::auth::social::{accounts, state as oauth_state};
 use crate::auth::{RequestMeta, sessions};
 use crate::error::{ApiError, Result, codes};
-use crate::http::{AppState, guard};
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
+use crate::http::{AppState, guard};
 
 /// `idToken` and `scopes` are an object and an array, which [`Fields`] does not read; they
 /// are checked here with the same zod-style messages.

@@ -17,7 +17,8 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body
     let mut f = Fields::body(body)?;
     let name = f.opt_string("name");
     let image = f.nullable_string("image");
-    let has_email = f.has("email");
+    // Better Auth tests the field's truth: `"email": ""` or `null` is no attempt to change it.
+    let has_email = f.has_truthy("email");
     // `input = false` fields are not read at all: alone they make an empty update.
     let additional = f.additional(state.auth.schema.model("user")?, false);
     // Better Auth's order: the session, then the email rule, then the fields' types.
