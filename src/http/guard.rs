@@ -109,7 +109,8 @@ pub fn browser_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiEr
 
 /// URL-valued inputs Better Auth judges before anything else, in its order, each with its
 /// error for an untrusted value.
-const URL_FIELDS: [(&str, fn() -> ApiError); 4] = [
+type Refusal = fn() -> ApiError;
+const URL_FIELDS: [(&str, Refusal); 4] = [
     ("callbackURL", codes::invalid_callback_url),
     ("redirectTo", codes::invalid_redirect_url),
     ("errorCallbackURL", codes::invalid_error_callback_url),
