@@ -4,7 +4,8 @@
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 
 use super::sign::check_url;
@@ -271,10 +272,13 @@ pub async fn account_info(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
-) -> Result<Reply> {
+) -> Result<Response> {
     let mut f = Fields::query(q);
     let id = f.string("accountId");
     f.finish()?;
-    let cur = session::require(&state, &headers).await?;
-    Ok(Reply::json(accounts::account_info(&state.auth, cur.user.id(), &id).await?))
+    // Better Auth answers this route's missing session with a bare 401.
+    let session::Found::Active(cur) = session::find(&state, &headers).await? else {
+        return Ok(StatusCode::UNAUTHORIZED.into_response());
+    };
+    Ok(Reply::json(accounts::account_info(&state.auth, cur.user.id(), &id).await?).into_response())
 }
