@@ -159,6 +159,12 @@ EMAIL_LOG="$dir/emails.jsonl" SQLITE_DB="$dir/palisade.db" BETTER_AUTH_SECRET="$
   "$conformance/run.sh" "http://127.0.0.1:$port" "${files[@]}" | tee "$work/redis.out" | grep -E 'passed, ' || true
 grep -qE '^[0-9]+ passed, 0 failed' "$work/redis.out" || { status=1; grep -E '^\s*not ok' "$work/redis.out" || true; }
 
+# The same seeded adversarial requests to Better Auth and to Palisade: status, code and body keys
+# must agree for at least 99% of them (known, reasoned differences apart; scripts/difffuzz.mjs).
+step "differential fuzzing against the reference (seed 1, 500 requests)"
+node "$root/scripts/difffuzz.mjs" --bin "$bin" --seed 1 --count 500 --min 99 >"$work/difffuzz.out" 2>&1 || status=1
+grep -E '^difffuzz ' "$work/difffuzz.out" || { status=1; tail -20 "$work/difffuzz.out"; }
+
 step "SIGKILL during a sign-up load, then restart (database hooks in the transaction)"
 "$root/scripts/crash.sh" "$bin" | tee "$work/crash.out" || status=1
 
@@ -174,4 +180,5 @@ for run in default rate cache postgres mysql redis; do
   echo "conformance $run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
 done
 grep -E '^crash' "$work/crash.out" || true
+grep -E '^difffuzz ' "$work/difffuzz.out" || true
 exit $status

@@ -8,9 +8,11 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::Value as Json;
 
 use super::AppState;
 use super::error::empty_404;
+use super::input::{ParsedBody, read_body, truthy};
 use crate::auth::RequestMeta;
 use crate::auth::origins::origin_of;
 use crate::error::{ApiError, codes};
@@ -86,24 +88,77 @@ fn check_origin(state: &AppState, origin: Option<&str>) -> Result<(), ApiError> 
     }
 }
 
-/// WIRE.md §2: cookie-bearing writes need a trusted origin; cookie-less sign-in/sign-up is
-/// checked when a browser is evidently involved (Origin, Referer or Sec-Fetch-* present).
-fn csrf(state: &AppState, path: &str, headers: &HeaderMap, origin: Option<&str>) -> Result<(), ApiError> {
+/// WIRE.md §2: cookie-less sign-in/sign-up is checked when a browser is evidently involved
+/// (Origin, Referer or Sec-Fetch-* present). Called by those handlers after the body is
+/// validated, Better Auth's place for it; cookie-bearing writes were checked in [`checks`].
+pub fn browser_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if headers.contains_key(header::COOKIE) {
-        return check_origin(state, origin);
-    }
-    if !(path.starts_with("/sign-in") || path.starts_with("/sign-up")) {
         return Ok(());
     }
+    let origin = request_origin(headers);
     let fetch = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     if fetch("sec-fetch-site") == Some("cross-site") && fetch("sec-fetch-mode") == Some("navigate") {
         return Err(codes::cross_site_navigation());
     }
     let browser = ["sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"].iter().any(|n| headers.contains_key(*n));
     if browser || origin.is_some() {
-        return check_origin(state, origin);
+        return check_origin(state, origin.as_deref());
     }
     Ok(())
+}
+
+/// URL-valued inputs Better Auth judges before anything else, in its order, each with its
+/// error for an untrusted value.
+type Refusal = fn() -> ApiError;
+const URL_FIELDS: [(&str, Refusal); 4] = [
+    ("callbackURL", codes::invalid_callback_url),
+    ("redirectTo", codes::invalid_redirect_url),
+    ("errorCallbackURL", codes::invalid_error_callback_url),
+    ("newUserCallbackURL", codes::invalid_new_user_callback_url),
+];
+
+/// Every URL-valued field of a write (body first, else query): a string, and trusted.
+fn check_url_fields(state: &AppState, body: Option<&Json>, query: Option<&str>) -> Result<(), ApiError> {
+    let query: Vec<(String, String)> =
+        query.map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    // Better Auth reads `body.x || query.x`: a falsy body value falls through to the query.
+    for (name, untrusted) in URL_FIELDS {
+        let from_body = body.and_then(|b| b.get(name)).filter(|v| truthy(v)).cloned();
+        let from_query =
+            || query.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| Json::String(v.clone()));
+        match from_body.or_else(from_query) {
+            None => {}
+            Some(Json::String(url)) if state.auth.origins.is_trusted_url(&url) => {}
+            Some(Json::String(_)) => return Err(untrusted()),
+            Some(_) => return Err(ApiError::without_code(400, format!("Invalid {name}: expected a string"))),
+        }
+    }
+    Ok(())
+}
+
+/// What a write to a known route passes before its handler, in Better Auth's order: the
+/// body's size, media type and JSON; the Origin of a cookie-bearing request; then every
+/// URL-valued field. Unknown routes and methods never get here (404 first).
+pub async fn checks(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        return next.run(req).await;
+    }
+    match pre_handler(&state, req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn pre_handler(state: &AppState, req: Request) -> Result<Request, ApiError> {
+    // POST get-session answers 405 whatever its body; only its Origin is judged.
+    let req = if req.uri().path() == "/get-session" { req } else { read_body(req, state).await? };
+    let headers = req.headers();
+    if headers.contains_key(header::COOKIE) {
+        check_origin(state, request_origin(headers).as_deref())?;
+    }
+    let body = req.extensions().get::<ParsedBody>().and_then(|b| b.0.as_ref());
+    check_url_fields(state, body, req.uri().query())?;
+    Ok(req)
 }
 
 fn preflight(state: &AppState, origin: Option<&str>, headers: &HeaderMap) -> Response {
@@ -220,12 +275,6 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
             Ok(Err(wait)) => return too_many(wait),
             Err(e) => return crate::error::ApiError::from(e).into_response(),
         }
-    }
-    if req.method() != Method::GET
-        && req.method() != Method::HEAD
-        && let Err(e) = csrf(&state, &path, headers, origin.as_deref())
-    {
-        return e.into_response();
     }
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let meta = RequestMeta { ip, user_agent };

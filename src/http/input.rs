@@ -1,8 +1,9 @@
 //! Request input: JSON or form bodies, and Better Auth's validation messages
 //! (`[body.field] Invalid input: expected string, received undefined`, WIRE.md §1).
 
+use axum::body::Body as HttpBody;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value as Json};
 
 use super::AppState;
@@ -16,44 +17,86 @@ pub struct Body(pub Option<Map<String, Json>>);
 /// Parses the body; the shape is checked later by [`Fields`] so all issues are reported.
 pub struct RawBody(pub Option<Json>);
 
-fn unsupported(ct: &str) -> ApiError {
+/// The body as [`read_body`] parsed it before the origin and URL checks; the handler's
+/// [`RawBody`] takes it from the request's extensions.
+#[derive(Clone)]
+pub struct ParsedBody(pub Option<Json>);
+
+fn unsupported(ct: &str, form: bool) -> ApiError {
+    let allowed = if form { "application/x-www-form-urlencoded, application/json" } else { "application/json" };
     ApiError::new(
         415,
         "UNSUPPORTED_MEDIA_TYPE",
-        format!(
-            "Content-Type \"{ct}\" is not allowed. Allowed types: application/x-www-form-urlencoded, application/json"
-        ),
+        format!("Content-Type \"{ct}\" is not allowed. Allowed types: {allowed}"),
     )
 }
 
-/// Reads the body up to `advanced.max_body_bytes` itself (no per-request body-limit layer).
+/// Better Auth takes form bodies only where a browser form or a provider's `form_post` lands.
+fn accepts_form(path: &str) -> bool {
+    matches!(path, "/sign-in/email" | "/sign-up/email") || path.starts_with("/callback/")
+}
+
+/// Reads the body up to `advanced.max_body_bytes` and parses it in Better Auth's order: size,
+/// media type (judged only when there is a body), then JSON. A body without a Content-Type
+/// is not read at all, as in Better Auth.
+async fn parse(headers: &HeaderMap, body: HttpBody, state: &AppState, path: &str) -> Result<Option<Json>, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let bytes = axum::body::to_bytes(body, state.auth.config.advanced.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::new(413, "PAYLOAD_TOO_LARGE", "Request body is too large"))?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let form = accepts_form(path);
+    let form = match ct.as_deref() {
+        None => return Ok(None),
+        Some("application/json") => false,
+        Some("application/x-www-form-urlencoded") if form => true,
+        Some(other) => return Err(unsupported(other, form)),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if form {
+        let map: Map<String, Json> =
+            url::form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), Json::String(v.into_owned()))).collect();
+        return Ok(Some(Json::Object(map)));
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| codes::invalid_json())
+}
+
+/// Parses the body of `req` (see [`parse`]) and hands back the request with the parsed body
+/// in its extensions, so the checks that come before the handler can read it.
+pub async fn read_body(req: Request, state: &AppState) -> Result<Request, ApiError> {
+    let (parts, body) = req.into_parts();
+    let parsed = parse(&parts.headers, body, state, parts.uri.path()).await?;
+    let mut req = Request::from_parts(parts, HttpBody::empty());
+    req.extensions_mut().insert(ParsedBody(parsed));
+    Ok(req)
+}
+
 impl FromRequest<AppState> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-        let bytes = axum::body::to_bytes(req.into_body(), state.auth.config.advanced.max_body_bytes)
-            .await
-            .map_err(|_| ApiError::new(413, "PAYLOAD_TOO_LARGE", "Request body is too large"))?;
-        let form = match ct.as_deref() {
-            None | Some("application/json") => false,
-            Some("application/x-www-form-urlencoded") => true,
-            Some(other) => return Err(unsupported(other)),
-        };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(RawBody(None));
+    async fn from_request(mut req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(ParsedBody(parsed)) = req.extensions_mut().remove::<ParsedBody>() {
+            return Ok(RawBody(parsed));
         }
-        if form {
-            let map: Map<String, Json> = url::form_urlencoded::parse(&bytes)
-                .map(|(k, v)| (k.into_owned(), Json::String(v.into_owned())))
-                .collect();
-            return Ok(RawBody(Some(Json::Object(map))));
-        }
-        serde_json::from_slice(&bytes).map(|v| RawBody(Some(v))).map_err(|_| codes::invalid_json())
+        let (parts, body) = req.into_parts();
+        parse(&parts.headers, body, state, parts.uri.path()).await.map(RawBody)
+    }
+}
+
+/// JavaScript's truth of a JSON value: Better Auth tests fields with `if (x)` and `a || b`.
+pub fn truthy(v: &Json) -> bool {
+    match v {
+        Json::Null | Json::Bool(false) => false,
+        Json::String(s) => !s.is_empty(),
+        Json::Number(n) => n.as_f64() != Some(0.0),
+        _ => true,
     }
 }
 
@@ -123,8 +166,9 @@ impl Fields {
         self.issue(key, format!("Invalid input: expected {ty}, received {got}"));
     }
 
-    pub fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
+    /// Present with a value JavaScript counts as true.
+    pub fn has_truthy(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(truthy)
     }
 
     pub fn string(&mut self, key: &str) -> String {
@@ -135,6 +179,15 @@ impl Fields {
                 String::new()
             }
         }
+    }
+
+    /// A required string of at least one character (`z.string().min(1)`).
+    pub fn non_empty_string(&mut self, key: &str) -> String {
+        let s = self.string(key);
+        if matches!(self.map.get(key), Some(Json::String(v)) if v.is_empty()) {
+            self.issue(key, "Too small: expected string to have >=1 characters".into());
+        }
+        s
     }
 
     pub fn opt_string(&mut self, key: &str) -> Option<String> {

@@ -13,10 +13,30 @@ use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
 
-/// `url` with `key=value` appended to its query.
-fn with_param(url: &str, key: &str, value: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{key}={}", password::encode_component(value))
+/// Where Better Auth sends the browser: `url` resolved against `base` (a relative callback
+/// lands on that origin), with `key=value` added to its query, before any fragment.
+fn redirect_target(base: &str, url: &str, param: Option<(&str, &str)>) -> String {
+    match url::Url::parse(base).and_then(|b| b.join(url)) {
+        Ok(mut u) => {
+            if let Some((key, value)) = param {
+                u.query_pairs_mut().append_pair(key, value);
+            }
+            u.to_string()
+        }
+        Err(_) => match param {
+            Some((key, value)) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}{key}={}", password::encode_component(value))
+            }
+            None => url.to_string(),
+        },
+    }
+}
+
+/// The verification link's callbacks are the app's: with the cross-domain plugin a relative
+/// one is on the site, as Better Auth's crossDomain plugin makes it.
+fn app_base(state: &AppState) -> &str {
+    state.auth.config.plugins.cross_domain_site_url.as_deref().unwrap_or(&state.auth.base_url)
 }
 
 pub async fn request_password_reset(State(state): State<AppState>, body: RawBody) -> Result<Reply> {
@@ -42,9 +62,13 @@ pub async fn reset_password_callback(
     let callback = f.string("callbackURL");
     f.finish()?;
     check_url(&state, Some(&callback), codes::invalid_callback_url)?;
+    // An empty callback is absent: errors go to the error page, as in Better Auth.
+    let error_page = format!("{}/error", state.auth.api_url());
+    let base = &state.auth.base_url;
     let location = match password::reset_token_user(&state.auth, &token).await? {
-        Some(_) => with_param(&callback, "token", &token),
-        None => with_param(&callback, "error", "INVALID_TOKEN"),
+        Some(_) => redirect_target(base, &callback, Some(("token", &token))),
+        None if callback.is_empty() => redirect_target(base, &error_page, Some(("error", "INVALID_TOKEN"))),
+        None => redirect_target(base, &callback, Some(("error", "INVALID_TOKEN"))),
     };
     Ok(Reply::redirect(&location))
 }
@@ -92,14 +116,14 @@ pub async fn verify_email(
 ) -> Result<Reply> {
     let mut f = Fields::query(q);
     let token = f.string("token");
-    let callback = f.opt_string("callbackURL");
+    let callback = f.opt_string("callbackURL").filter(|c| !c.is_empty());
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     let (user, newly) = match (email::verify(&state.auth, &token).await, &callback) {
         (Ok(verified), _) => verified,
         (Err(e), Some(cb)) if e.status < 500 => {
             let code = e.code.as_deref().unwrap_or("INVALID_TOKEN");
-            return Ok(Reply::redirect(&with_param(cb, "error", code)));
+            return Ok(Reply::redirect(&redirect_target(app_base(&state), cb, Some(("error", code)))));
         }
         (Err(e), _) => return Err(e),
     };
@@ -108,7 +132,7 @@ pub async fn verify_email(
         cookies = sign_in_verified(&state, &headers, &user, &meta).await?;
     }
     let reply = match callback {
-        Some(cb) => Reply::redirect(&cb),
+        Some(cb) => Reply::redirect(&redirect_target(app_base(&state), &cb, None)),
         None => Reply::json(json!({ "status": true, "user": Json::Null })),
     };
     Ok(reply.cookies(cookies))

@@ -12,53 +12,64 @@ mod two_factor;
 mod user;
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use super::AppState;
 
+/// A POST route behind the checks every write passes before its handler
+/// ([`guard::checks`]); only a matched method gets there, so a wrong one stays a plain 404.
+fn write<H, T>(state: &AppState, handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).route_layer(middleware::from_fn_with_state(state.clone(), super::guard::checks))
+}
+
 pub fn router(state: &AppState) -> Router<AppState> {
     let mut r = Router::new()
-        .route("/sign-up/email", post(sign::sign_up))
-        .route("/sign-in/email", post(sign::sign_in))
-        .route("/sign-out", post(sign::sign_out))
-        .route("/get-session", get(session::get_session).post(session::post_get_session))
+        .route("/sign-up/email", write(state, sign::sign_up))
+        .route("/sign-in/email", write(state, sign::sign_in))
+        .route("/sign-out", write(state, sign::sign_out))
+        .route("/get-session", get(session::get_session).merge(write(state, session::post_get_session)))
         .route("/list-sessions", get(session::list_sessions))
-        .route("/revoke-session", post(session::revoke_session))
-        .route("/revoke-sessions", post(session::revoke_sessions))
-        .route("/revoke-other-sessions", post(session::revoke_other_sessions))
-        .route("/update-user", post(user::update_user))
-        .route("/change-password", post(user::change_password))
-        .route("/change-email", post(user::change_email))
-        .route("/delete-user", post(user::delete_user))
-        .route("/request-password-reset", post(email::request_password_reset))
+        .route("/revoke-session", write(state, session::revoke_session))
+        .route("/revoke-sessions", write(state, session::revoke_sessions))
+        .route("/revoke-other-sessions", write(state, session::revoke_other_sessions))
+        .route("/update-user", write(state, user::update_user))
+        .route("/change-password", write(state, user::change_password))
+        .route("/change-email", write(state, user::change_email))
+        .route("/delete-user", write(state, user::delete_user))
+        .route("/request-password-reset", write(state, email::request_password_reset))
         .route("/reset-password/{token}", get(email::reset_password_callback))
-        .route("/reset-password", post(email::reset_password))
-        .route("/send-verification-email", post(email::send_verification_email))
+        .route("/reset-password", write(state, email::reset_password))
+        .route("/send-verification-email", write(state, email::send_verification_email))
         .route("/verify-email", get(email::verify_email))
         .route("/ok", get(misc::ok))
         .route("/error", get(misc::error_page))
-        .route("/sign-in/social", post(social::sign_in_social))
-        .route("/callback/{id}", get(social::callback).post(social::callback_post))
-        .route("/link-social", post(social::link_social))
+        .route("/sign-in/social", write(state, social::sign_in_social))
+        .route("/callback/{id}", get(social::callback).merge(write(state, social::callback_post)))
+        .route("/link-social", write(state, social::link_social))
         .route("/list-accounts", get(social::list_accounts))
-        .route("/unlink-account", post(social::unlink_account))
-        .route("/get-access-token", post(social::get_access_token))
-        .route("/refresh-token", post(social::refresh_token))
+        .route("/unlink-account", write(state, social::unlink_account))
+        .route("/get-access-token", write(state, social::get_access_token))
+        .route("/refresh-token", write(state, social::refresh_token))
         .route("/account-info", get(social::account_info));
     if state.auth.config.plugins.two_factor.enabled {
         r = r
-            .route("/two-factor/enable", post(two_factor::enable))
-            .route("/two-factor/get-totp-uri", post(two_factor::get_totp_uri))
-            .route("/two-factor/verify-totp", post(two_factor::verify_totp))
-            .route("/two-factor/verify-backup-code", post(two_factor::verify_backup_code))
-            .route("/two-factor/generate-backup-codes", post(two_factor::generate_backup_codes))
-            .route("/two-factor/disable", post(two_factor::disable))
-            .route("/two-factor/send-otp", post(two_factor::send_otp))
-            .route("/two-factor/verify-otp", post(two_factor::verify_otp));
+            .route("/two-factor/enable", write(state, two_factor::enable))
+            .route("/two-factor/get-totp-uri", write(state, two_factor::get_totp_uri))
+            .route("/two-factor/verify-totp", write(state, two_factor::verify_totp))
+            .route("/two-factor/verify-backup-code", write(state, two_factor::verify_backup_code))
+            .route("/two-factor/generate-backup-codes", write(state, two_factor::generate_backup_codes))
+            .route("/two-factor/disable", write(state, two_factor::disable))
+            .route("/two-factor/send-otp", write(state, two_factor::send_otp))
+            .route("/two-factor/verify-otp", write(state, two_factor::verify_otp));
     }
     if state.auth.config.plugins.cross_domain_site_url.is_some() {
-        r = r.route("/cross-domain/one-time-token/verify", post(cross_domain::verify_one_time_token));
+        r = r.route("/cross-domain/one-time-token/verify", write(state, cross_domain::verify_one_time_token));
     }
     if state.auth.jwt.is_some() {
         r = r
@@ -67,7 +78,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             .route("/.well-known/openid-configuration", get(jwt::openid_configuration));
     }
     if state.auth.config.admin_key.is_some() && (state.auth.jwt.is_some() || state.auth.convex.is_some()) {
-        r = r.route("/keys/rotate", post(jwt::rotate));
+        r = r.route("/keys/rotate", write(state, jwt::rotate));
     }
     if state.auth.convex.is_some() {
         r = r

@@ -101,10 +101,10 @@ pub async fn list_sessions(State(state): State<AppState>, headers: HeaderMap) ->
 }
 
 pub async fn revoke_session(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let cur = session::require(&state, &headers).await?;
     let mut f = Fields::body(body)?;
     let token = f.string("token");
     f.finish()?;
+    let cur = session::require(&state, &headers).await?;
     sessions::revoke(&state.auth, cur.user.id(), &token).await?;
     // Revoking one's own session signs out here too (cookie cache included).
     let cookies = if token == cur.session.token() { state.cookies.clear_session(&headers) } else { Vec::new() };

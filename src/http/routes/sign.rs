@@ -8,15 +8,16 @@ use serde_json::{Map, Value as Json, json};
 use super::two_factor;
 use crate::auth::{RequestMeta, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
-use crate::http::AppState;
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
+use crate::http::{AppState, guard};
 
-/// URL-valued inputs must be relative or on a trusted origin (WIRE.md §2).
+/// URL-valued inputs must be relative or on a trusted origin (WIRE.md §2); an empty one is
+/// absent, as in Better Auth.
 pub fn check_url(state: &AppState, url: Option<&str>, err: fn() -> ApiError) -> Result<()> {
     match url {
-        Some(u) if !state.auth.origins.is_trusted_url(u) => Err(err()),
+        Some(u) if !u.is_empty() && !state.auth.origins.is_trusted_url(u) => Err(err()),
         _ => Ok(()),
     }
 }
@@ -38,13 +39,14 @@ pub async fn sign_up(
     let mut f = Fields::body(body)?;
     let name = f.string("name");
     let email = f.email("email");
-    let pw = f.string("password");
+    let pw = f.non_empty_string("password");
     let image = f.opt_string("image");
     let callback = f.opt_string("callbackURL");
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
     let additional = f.additional(state.auth.schema.model("user")?, true);
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    guard::browser_origin(&state, &headers)?;
     require_enabled(&state)?;
     let input = users::SignUp { name, email, password: pw, image, remember_me, additional };
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
@@ -70,7 +72,14 @@ pub async fn sign_in(
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
+    guard::browser_origin(&state, &headers)?;
     require_enabled(&state)?;
+    // Better Auth refuses an over-long password after the address's form, before the lookup.
+    if crate::auth::is_valid_email(&email)
+        && pw.chars().count() > state.auth.config.email_and_password.max_password_length
+    {
+        return Err(codes::password_too_long());
+    }
     let user = password::authenticate(&state.auth, &email, pw).await?;
     // A second factor, when the user has one, comes before the session (WIRE.md §9).
     let extra_cookies = match two_factor::sign_in_gate(&state, &headers, &user, remember_me).await? {
@@ -94,7 +103,8 @@ pub async fn sign_in(
 }
 
 /// Always succeeds; deletes the session when there is one and clears the cookies.
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
+    Fields::optional_body(body)?.finish()?;
     if let Some(token) = session::request_token(&state, &headers) {
         crate::auth::sessions::revoke_by_token(&state.auth, &token).await?;
     }

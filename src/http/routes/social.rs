@@ -4,7 +4,8 @@
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 
 use super::sign::check_url;
@@ -12,10 +13,10 @@ use crate::auth::social::flow::{self, CallbackQuery, IdTokenInput, Start};
 use crate::auth::social::{accounts, state as oauth_state};
 use crate::auth::{RequestMeta, sessions};
 use crate::error::{ApiError, Result, codes};
-use crate::http::AppState;
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
+use crate::http::{AppState, guard};
 
 /// `idToken` and `scopes` are an object and an array, which [`Fields`] does not read; they
 /// are checked here with the same zod-style messages.
@@ -152,9 +153,13 @@ async fn redirect_reply(state: &AppState, provider: &str, start: Start, disable_
 pub async fn sign_in_social(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
+    headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
     let b = start_body(&state, body)?;
+    // Better Auth names an unknown provider before it looks at the caller's origin.
+    state.auth.social.require(&b.provider)?;
+    guard::browser_origin(&state, &headers)?;
     let Some(id_token) = b.extra.id_token else {
         return redirect_reply(&state, &b.provider, b.start, b.disable_redirect).await;
     };
@@ -267,10 +272,13 @@ pub async fn account_info(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
-) -> Result<Reply> {
+) -> Result<Response> {
     let mut f = Fields::query(q);
     let id = f.string("accountId");
     f.finish()?;
-    let cur = session::require(&state, &headers).await?;
-    Ok(Reply::json(accounts::account_info(&state.auth, cur.user.id(), &id).await?))
+    // Better Auth answers this route's missing session with a bare 401.
+    let session::Found::Active(cur) = session::find(&state, &headers).await? else {
+        return Ok(StatusCode::UNAUTHORIZED.into_response());
+    };
+    Ok(Reply::json(accounts::account_info(&state.auth, cur.user.id(), &id).await?).into_response())
 }

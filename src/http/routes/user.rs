@@ -17,14 +17,16 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body
     let mut f = Fields::body(body)?;
     let name = f.opt_string("name");
     let image = f.nullable_string("image");
-    let has_email = f.has("email");
+    // Better Auth tests the field's truth: `"email": ""` or `null` is no attempt to change it.
+    let has_email = f.has_truthy("email");
     // `input = false` fields are not read at all: alone they make an empty update.
     let additional = f.additional(state.auth.schema.model("user")?, false);
-    f.finish()?;
+    // Better Auth's order: the session, then the email rule, then the fields' types.
     let cur = session::require(&state, &headers).await?;
     if has_email {
         return Err(codes::email_can_not_be_updated());
     }
+    f.finish()?;
     if name.is_none() && image.is_none() && additional.0.is_empty() {
         return Err(ApiError::without_code(400, "No fields to update"));
     }
@@ -73,7 +75,7 @@ pub async fn change_email(State(state): State<AppState>, headers: HeaderMap, bod
 
 /// With a password, or without one on a fresh session (WIRE.md §5).
 pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::optional_body(body)?;
+    let mut f = Fields::body(body)?;
     let pw = f.opt_string("password");
     let callback = f.opt_string("callbackURL");
     f.finish()?;
