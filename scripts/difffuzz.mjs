@@ -375,9 +375,6 @@ function summarize(r, server) {
 // left out of the agreement figure that --min judges (the raw figure is printed too).
 const KNOWN = [
   ["config: the reference profile has no two-factor OTP sender", (q, a) => a.code === "OTP_NOT_CONFIGURED"],
-  ["config: the reference profile leaves changeEmail off", (q, a) => a.code === "CHANGE_EMAIL_DISABLED"],
-  ["trust (origins.rs, other part of issue 12): Palisade's `http://localhost:*` accepts `localhost:5173.evil.example`",
-    (q, a) => a.code === "INVALID_ORIGIN" && /localhost:5173\.evil/.test(q.headers.origin ?? q.headers.referer ?? "")],
   ["stricter: Palisade refuses `Origin: null` even with `Sec-Fetch-Site: same-origin`",
     (q, a, b) => b.code === "MISSING_OR_NULL_ORIGIN" && q.headers.origin === "null" && q.headers["sec-fetch-site"] === "same-origin"],
   ["stricter: update-user refuses a non-string name/image (the reference stores it)",

@@ -249,6 +249,8 @@ pub enum CookieCacheStrategy {
 pub struct UserConfig {
     /// `POST /delete-user`; off unless enabled, as in Better Auth (`user.deleteUser.enabled`).
     pub delete_enabled: bool,
+    /// `POST /change-email`; off unless enabled, as in Better Auth (`user.changeEmail.enabled`).
+    pub change_email_enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -48,8 +48,9 @@ pub fn config(dir: &std::path::Path) -> Config {
         ..Default::default()
     };
     cfg.email.log = Some(dir.join("emails.jsonl"));
-    // The conformance configuration: user deletion on.
+    // User deletion on (the conformance configuration) and change of email on.
     cfg.user.delete_enabled = true;
+    cfg.user.change_email_enabled = true;
     cfg
 }
 

@@ -68,6 +68,9 @@ pub async fn change_email(State(state): State<AppState>, headers: HeaderMap, bod
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     let cur = session::require(&state, &headers).await?;
+    if !state.auth.config.user.change_email_enabled {
+        return Err(ApiError::new(400, "CHANGE_EMAIL_DISABLED", "Change email is disabled"));
+    }
     let callback = callback.unwrap_or_else(|| email::default_callback(&state.auth));
     email::request_change(&state.auth, &cur.user, &new_email, &callback).await?;
     Ok(Reply::json(json!({ "status": true })))
