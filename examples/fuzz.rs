@@ -76,7 +76,8 @@ fn main() -> ExitCode {
         let mut done = 0u64;
         let mut failure = None;
         loop {
-            if args.iterations.is_some_and(|n| done >= n) || share.is_some_and(|s| done % 16 == 0 && t0.elapsed() >= s)
+            if args.iterations.is_some_and(|n| done >= n)
+                || share.is_some_and(|s| done.is_multiple_of(16) && t0.elapsed() >= s)
             {
                 break;
             }

@@ -255,7 +255,12 @@ fn emit_table(m: &Map<String, Json>, path: &mut Vec<String>, out: &mut String) {
 
 fn key(k: &str) -> String {
     let bare = !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if bare { k.to_string() } else { Json::String(k.to_string()).to_string() }
+    if bare { k.to_string() } else { string(k) }
+}
+
+/// A TOML basic string: JSON's escapes, plus DEL, which TOML does not allow as it is.
+fn string(s: &str) -> String {
+    Json::String(s.to_string()).to_string().replace('\u{7f}', "\\u007F")
 }
 
 /// A value written inline; JSON's string escapes are TOML's.
@@ -271,6 +276,7 @@ fn inline(v: &Json) -> String {
             let f = n.as_f64().unwrap_or_default();
             if f.fract() == 0.0 { format!("{f:.1}") } else { f.to_string() }
         }
+        Json::String(s) => string(s),
         other => other.to_string(),
     }
 }

@@ -215,7 +215,7 @@ fn record(g: &mut Gen, model: &Model, big: bool) -> Record {
             }
         }
         let v = match f.ty {
-            FieldType::String if f.name == "id" => Value::Text(format!("i{}", g.from_alphabet(b"abc123", 31))),
+            FieldType::String if f.name == "id" => Value::Text(format!("i{}", g.chars_of(b"abc123", 31))),
             FieldType::String if big && g.chance(3) => Value::Text("x".repeat(g.below(40_000))),
             FieldType::String => Value::Text(g.text(60)),
             FieldType::Number => Value::Int(g.i64()),

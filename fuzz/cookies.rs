@@ -73,8 +73,8 @@ impl CookiesTarget {
                 _ => format!("{}.{}", jar.name(short), g.below(4)),
             };
             let value = match g.below(4) {
-                0 => self.signer.sign(&g.from_alphabet(B64URL, 40)),
-                1 => g.from_alphabet(B64URL, 80),
+                0 => self.signer.sign(&g.chars_of(B64URL, 40)),
+                1 => g.chars_of(B64URL, 80),
                 2 => palisade::auth::password::encode_component(&g.text(30)),
                 _ => g.text(30),
             };
@@ -144,7 +144,7 @@ impl CookiesTarget {
                 _ => format!("{}.{}", jar.name(SESSION_DATA), g.below(6)),
             };
             if !browser.iter().any(|(n, _)| *n == name) {
-                browser.push((name, g.from_alphabet(B64URL, 50)));
+                browser.push((name, g.chars_of(B64URL, 50)));
             }
         }
         let len = match g.below(4) {

@@ -132,6 +132,10 @@ impl<'a> Gen<'a> {
         &items[self.below(items.len())]
     }
 
+    pub fn pick_str(&mut self, items: &[&'static str]) -> &'static str {
+        items[self.below(items.len())]
+    }
+
     /// A length up to `max`, small ones far more likely.
     pub fn len(&mut self, max: usize) -> usize {
         let cap = self.below(max + 1);
@@ -147,7 +151,7 @@ impl<'a> Gen<'a> {
     }
 
     /// Text from `alphabet`, up to `max` characters.
-    pub fn from_alphabet(&mut self, alphabet: &[u8], max: usize) -> String {
+    pub fn chars_of(&mut self, alphabet: &[u8], max: usize) -> String {
         let n = self.len(max);
         (0..n).map(|_| *self.pick(alphabet) as char).collect()
     }
@@ -157,7 +161,7 @@ impl<'a> Gen<'a> {
         const REST: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789";
         let mut s = String::new();
         s.push(*self.pick(FIRST) as char);
-        s.push_str(&self.from_alphabet(REST, max.saturating_sub(1)));
+        s.push_str(&self.chars_of(REST, max.saturating_sub(1)));
         s
     }
 
@@ -170,11 +174,11 @@ impl<'a> Gen<'a> {
                 break;
             }
             match self.below(7) {
-                0 => s.push_str(*self.pick(TRICKY)),
+                0 => s.push_str(self.pick_str(TRICKY)),
                 1 => s.push(char::from_u32(self.below(0x80) as u32).unwrap_or('?')),
                 2 => s.push(char::from_u32(self.below(0x11_0000) as u32).unwrap_or('\u{fffd}')),
                 3 if self.chance(20) => s.push_str(&"a".repeat(self.below(5000))),
-                _ => s.push_str(&self.from_alphabet(b"abcdefghijklmnopqrstuvwxyz0123456789-_.", 12)),
+                _ => s.push_str(&self.chars_of(b"abcdefghijklmnopqrstuvwxyz0123456789-_.", 12)),
             }
         }
         s

@@ -19,6 +19,7 @@ use generator::Gen;
 pub const NAMES: &[&str] = &["config", "cookies", "cookie_cache", "named", "where", "body", "routes"];
 
 /// A target, set up once and run on many inputs.
+#[allow(clippy::large_enum_variant, reason = "one of each, made once")]
 pub enum Target {
     Config(config::ConfigTarget),
     Cookies(cookies::CookiesTarget),

@@ -89,7 +89,7 @@ fn structured(g: &mut Gen) -> Expected {
                     match g.below(4) {
                         0 => s.extend([q, q]),
                         1 => s.push_str(&format!(":{}", g.ident(4))),
-                        2 => s.push_str(*g.pick(&["--", "/*", "::", "?", "$1", "\n"])),
+                        2 => s.push_str(g.pick_str(&["--", "/*", "::", "?", "$1", "\n"])),
                         _ => s.push_str(&g.text(6).replace(q, "")),
                     }
                 }
@@ -107,9 +107,9 @@ fn structured(g: &mut Gen) -> Expected {
                 }
                 e.verbatim(&format!("/* {body} :{} */", g.ident(3)));
             }
-            5 => e.verbatim(*g.pick(&["::int", "::text", "::jsonb", ": ", ":1", ":,", ":\n"])),
-            6 if !after_param => e.verbatim(*g.pick(&["SELECT", "id", "FROM t", "WHERE", "x1", "é"])),
-            _ => e.verbatim(*g.pick(&[" ", ", ", "(", ")", " = ", " < ", "\n", "+", ";", "$", "?", " $2 "])),
+            5 => e.verbatim(g.pick_str(&["::int", "::text", "::jsonb", ": ", ":1", ":,", ":\n"])),
+            6 if !after_param => e.verbatim(g.pick_str(&["SELECT", "id", "FROM t", "WHERE", "x1", "é"])),
+            _ => e.verbatim(g.pick_str(&[" ", ", ", "(", ")", " = ", " < ", "\n", "+", ";", "$", "?", " $2 "])),
         }
     }
     e
