@@ -10,6 +10,7 @@
 #[path = "../fuzz/mod.rs"]
 mod fuzz;
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -58,7 +59,14 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+thread_local! {
+    /// The last panic's message: printed when a target fails, silent when the code under test
+    /// caught it (e.g. `Config::load` around a dependency that panics).
+    static LAST_PANIC: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| LAST_PANIC.with(|p| *p.borrow_mut() = info.to_string())));
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -102,6 +110,7 @@ fn main() -> ExitCode {
         );
         if let Some(i) = failure {
             failed += 1;
+            LAST_PANIC.with(|p| println!("  {}", p.borrow().replace('\n', "\n  ")));
             println!(
                 "  FAILED at input {i}; replay: cargo run --release --example fuzz -- --target {name} --seed {} --start {i} --iterations 1",
                 args.seed
