@@ -2,6 +2,7 @@
 #![no_main]
 
 #[path = "../mod.rs"]
+#[allow(dead_code, reason = "the seeded generator and the target list serve the stable driver")]
 mod fuzz;
 
 use std::cell::RefCell;
