@@ -43,6 +43,11 @@ cargo clippy --release --all-targets -- -D warnings
 step "Rust tests (unit + integration)"
 cargo test --release
 
+# The fuzz targets of fuzz/ (cookies, cookie cache, bodies and every route, where builder, :name
+# rewriter, configuration) on the stable driver; the long run is in fuzz/README.md.
+step "fuzz targets, short run (55 s of inputs, under 60 s in all)"
+cargo run --release --example fuzz -- --seconds 55
+
 step "build the server"
 cargo build --release --bin palisade
 bin="$root/target/release/palisade"

@@ -507,6 +507,40 @@ fn social_secret_var(var: &str) -> Option<&str> {
     (!id.is_empty() && !id.contains("__")).then_some(id)
 }
 
+/// The environment over `fig`: `PALISADE_<SECTION>__<KEY>`, then the plain variables.
+fn merge_env(mut fig: Figment) -> Figment {
+    let plain: Vec<&str> = PLAIN_ENV.iter().map(|(v, _)| *v).collect();
+    fig = fig.merge(
+        Env::prefixed("PALISADE_")
+            .filter(move |k| {
+                let full = format!("PALISADE_{}", k.as_str().to_ascii_uppercase());
+                !plain.contains(&full.as_str())
+                    && !["CONFIG", "LOG"].contains(&k.as_str().to_ascii_uppercase().as_str())
+                    && social_secret_var(&full).is_none()
+            })
+            .split("__"),
+    );
+    for (var, key) in PLAIN_ENV {
+        fig = fig.merge(Env::raw().only(&[*var]).map(move |_| (*key).into()));
+    }
+    fig
+}
+
+/// The error for environment values figment cannot read, naming the variables.
+fn unreadable_env() -> String {
+    let read = |k: &str| k.starts_with("PALISADE_") || PLAIN_ENV.iter().any(|(v, _)| *v == k);
+    let suspects: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, v)| read(k) && v.contains('\\') && !v.is_ascii())
+        .map(|(k, _)| k)
+        .collect();
+    format!(
+        "cannot read the environment variable(s) {}: a quoted value with a `\\` escape after a non-ASCII \
+         character (write the character itself instead of an escape)",
+        suspects.join(", ")
+    )
+}
+
 impl Config {
     /// Loads defaults < `file` (if given and present, or `./palisade.toml`) < environment.
     /// Besides the plain variables, `PALISADE_<SECTION>__<KEY>` sets any key, e.g.
@@ -521,20 +555,10 @@ impl Config {
             None if Path::new("palisade.toml").exists() => fig = fig.merge(Toml::file_exact("palisade.toml")),
             None => {}
         }
-        let plain: Vec<&str> = PLAIN_ENV.iter().map(|(v, _)| *v).collect();
-        fig = fig.merge(
-            Env::prefixed("PALISADE_")
-                .filter(move |k| {
-                    let full = format!("PALISADE_{}", k.as_str().to_ascii_uppercase());
-                    !plain.contains(&full.as_str())
-                        && !["CONFIG", "LOG"].contains(&k.as_str().to_ascii_uppercase().as_str())
-                        && social_secret_var(&full).is_none()
-                })
-                .split("__"),
-        );
-        for (var, key) in PLAIN_ENV {
-            fig = fig.merge(Env::raw().only(&[*var]).map(move |_| (*key).into()));
-        }
+        // figment 0.10 panics on a quoted environment value with a `\` after a non-ASCII
+        // character (it slices at a character index): an operator's error, not a crash.
+        let fig = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || merge_env(fig)))
+            .map_err(|_| unreadable_env())?;
         let mut cfg =
             fig.extract::<Config>().map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))?;
         cfg.apply_social_secrets(std::env::vars())?;

@@ -4,7 +4,8 @@
 //! SQLite; native timestamps and booleans on PostgreSQL and MySQL.
 
 mod exec;
-mod named;
+#[doc(hidden)]
+pub mod named;
 
 use std::sync::Arc;
 
@@ -180,7 +181,8 @@ fn term(d: Dialect, model: &Model, w: &Where) -> StoreResult<SimpleExpr> {
 }
 
 /// AND terms and OR terms are grouped as Better Auth does: `(and…) AND (or…)`.
-fn condition(d: Dialect, model: &Model, filter: &[Where]) -> StoreResult<Cond> {
+#[doc(hidden)]
+pub fn condition(d: Dialect, model: &Model, filter: &[Where]) -> StoreResult<Cond> {
     let mut all = Cond::all();
     let mut any = Cond::any();
     let mut has_or = false;
