@@ -40,10 +40,10 @@ fn accepts_form(path: &str) -> bool {
 /// media type (judged only when there is a body), then JSON. A body without a Content-Type
 /// is not read at all, as in Better Auth.
 async fn parse(headers: &HeaderMap, body: HttpBody, state: &AppState, path: &str) -> Result<Option<Json>, ApiError> {
+    // Read lossily: a media type with non-ASCII bytes is still a media type, and not JSON.
     let ct = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     let bytes = axum::body::to_bytes(body, state.auth.config.advanced.max_body_bytes)
         .await
         .map_err(|_| ApiError::new(413, "PAYLOAD_TOO_LARGE", "Request body is too large"))?;
