@@ -225,7 +225,7 @@ fn fields(g: &mut Gen, raw: RawBody) {
                 !v.and_then(Json::as_str).is_some_and(is_valid_email)
             }
             _ => {
-                assert_eq!(f.has(&key), v.is_some());
+                assert_eq!(f.has_truthy(&key), v.is_some_and(palisade::http::input::truthy));
                 false
             }
         };
