@@ -46,7 +46,7 @@ pub async fn sign_up(
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     require_enabled(&state)?;
-    let input = users::SignUp { name, email, password: pw, image, remember_me, additional };
+    let input = users::SignUp { name, email, password: pw, image, remember_me, callback_url: callback, additional };
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
     let token = session.as_ref().map(|s| s.token().to_string());
     let body = json!({ "token": token, "user": user.to_json() });
@@ -71,7 +71,7 @@ pub async fn sign_in(
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     require_enabled(&state)?;
-    let user = password::authenticate(&state.auth, &email, pw).await?;
+    let user = password::authenticate(&state.auth, &email, pw, callback.as_deref()).await?;
     // A second factor, when the user has one, comes before the session (WIRE.md §9).
     let extra_cookies = match two_factor::sign_in_gate(&state, &headers, &user, remember_me).await? {
         two_factor::Gate::Challenge(reply) => return Ok(reply),
