@@ -16,10 +16,10 @@ use serde_json::json;
 
 use crate::harness::{TestApp, fresh_database, spawn_hooked};
 
-const BACKENDS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+pub const BACKENDS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
 
 /// A fresh database with the app's own tables; returns its URL (`None`: the temp-dir SQLite file).
-async fn app_database(d: Dialect) -> (Option<String>, Pool) {
+pub async fn app_database(d: Dialect) -> (Option<String>, Pool) {
     let Some(url) = fresh_database(d).await else {
         let dir = tempfile::tempdir().unwrap().keep();
         let url = format!("sqlite://{}/app.db", dir.display());
@@ -41,7 +41,7 @@ async fn create_app_tables(pool: &Pool, key: &str) {
 }
 
 /// Serves `cfg` on the database at `url`, migrating it first as an operator would.
-async fn serve(url: Option<String>, tweak: impl FnOnce(&mut Config), hooks: Hooks) -> TestApp {
+pub async fn serve(url: Option<String>, tweak: impl FnOnce(&mut Config), hooks: Hooks) -> TestApp {
     let url2 = url.clone();
     let app = spawn_hooked(
         move |cfg| {
@@ -55,7 +55,7 @@ async fn serve(url: Option<String>, tweak: impl FnOnce(&mut Config), hooks: Hook
     app
 }
 
-async fn migrate(url: &str, tweak: &dyn Fn(&mut Config), app_user_id: bool) {
+pub async fn migrate(url: &str, tweak: &dyn Fn(&mut Config), app_user_id: bool) {
     let mut cfg = Config::default();
     cfg.database.url = Some(url.into());
     tweak(&mut cfg);
@@ -64,11 +64,11 @@ async fn migrate(url: &str, tweak: &dyn Fn(&mut Config), app_user_id: bool) {
 }
 
 /// A store on `pool` for the test's own SQL.
-fn raw(pool: &Pool) -> SqlStore {
+pub fn raw(pool: &Pool) -> SqlStore {
     SqlStore::new(pool.clone(), Arc::new(Schema::better_auth(Plugins { jwt: false, two_factor: false })))
 }
 
-async fn count(pool: &Pool, table: &str) -> i64 {
+pub async fn count(pool: &Pool, table: &str) -> i64 {
     let store = raw(pool);
     let q = match pool.dialect() {
         Dialect::Mysql => format!("SELECT COUNT(*) AS n FROM `{table}`"),
