@@ -67,16 +67,19 @@ fn reset_identifier(token: &str) -> String {
 }
 
 /// Emails a reset link when the user exists; says nothing either way. Both cases cost the
-/// request the same, one lookup: the known user's token row is written and the link sent after
-/// the answer, so the time to answer does not tell whether the address has an account.
+/// request the same: one lookup, then the rest in a task of its own after the answer (the known
+/// user's token row and link; for an unknown email a lookup of a token that does not exist, as
+/// Better Auth fakes it), so the time to answer does not tell whether the address has an account.
 pub async fn request_reset(auth: &Arc<Auth>, email: &str, redirect_to: Option<&str>) -> Result<()> {
-    let Some(user) = users::find_by_email(auth, &normalize_email(email)).await? else {
-        return Ok(());
-    };
+    let user = users::find_by_email(auth, &normalize_email(email)).await?;
     let (auth, redirect_to) = (auth.clone(), redirect_to.map(str::to_string));
     tokio::spawn(async move {
-        if let Err(e) = send_reset_link(&auth, &user, redirect_to.as_deref()).await {
-            tracing::error!(error = %e, "password reset link not sent");
+        let done = match user {
+            Some(user) => send_reset_link(&auth, &user, redirect_to.as_deref()).await,
+            None => reset_token_user(&auth, &random_id(24)).await.map(|_| ()),
+        };
+        if let Err(e) = done {
+            tracing::error!(error = %e, "password reset request");
         }
     });
     Ok(())
