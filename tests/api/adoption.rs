@@ -285,3 +285,34 @@ async fn verification_emails_on_sign_up_and_refused_sign_in() {
     app.get(&format!("/verify-email?token={token}"), None).await;
     assert_eq!(sign_in(&app, "d@example.com", "password-123").await.status, 200);
 }
+
+/// The other way an email becomes verified: a social sign-in whose provider vouches for the
+/// address links to the local user (here allowed while the local email is unverified). The
+/// adoption runs then, and the pre-hijacker's sessions and password go in that transaction.
+#[tokio::test]
+async fn a_social_sign_in_that_verifies_the_email_adopts_and_shuts_out_the_rest() {
+    use crate::social::{loc, node, presets_toml, session_cookie, spawn_toml, sql, start, state_of};
+    let presets = node("presets.mjs").await;
+    let hooks = r#"
+[account.account_linking]
+require_local_email_verified = false
+
+[hooks.user]
+adopt = "SELECT id FROM app_users WHERE email = :email"
+after_create = "INSERT INTO app_users (email) VALUES (:email) RETURNING id"
+"#;
+    let app = spawn_toml(&format!("{}{hooks}", presets_toml(&presets.url))).await;
+    sql(&app, "CREATE TABLE app_users (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT UNIQUE)").await;
+    sql(&app, "INSERT INTO app_users (id, email) VALUES (42, 'octocat@github.example')").await;
+
+    let (attacker, user) = app.sign_up("octocat@github.example", ATTACKER_PASSWORD).await;
+    assert_eq!(user["userId"], Json::Null, "deferred");
+    let (url, cookie) = start(&app, json!({"provider": "github", "callbackURL": "/home"})).await;
+    let r = app.get(&format!("/callback/github?code=gh-octocat&state={}", state_of(&url)), Some(&cookie)).await;
+    assert_eq!(loc(&r), "/home", "{}", r.text);
+    let owner = app.get("/get-session", Some(&session_cookie(&r))).await.json()["user"].clone();
+    assert_eq!((owner["userId"].as_str(), owner["emailVerified"].as_bool()), (Some("42"), Some(true)));
+    assert_eq!(app.get("/get-session", Some(&attacker)).await.json(), Json::Null);
+    assert_eq!(code(&sign_in(&app, "octocat@github.example", ATTACKER_PASSWORD).await).0, 401);
+    assert_eq!(app.count("session").await, 1, "only the provider sign-in's session");
+}
