@@ -199,7 +199,12 @@ pub struct EmailPasswordConfig {
 pub struct EmailVerificationConfig {
     /// Seconds an email-verification token lives.
     pub expires_in: i64,
-    pub send_on_sign_up: bool,
+    /// Better Auth's `sendOnSignUp`: email a verification link after a sign-up (email/password
+    /// or social) whose email is not verified. Unset: whether `require_email_verification` is on.
+    pub send_on_sign_up: Option<bool>,
+    /// Better Auth's `sendOnSignIn`: with `require_email_verification`, a sign-in with the right
+    /// password but an unverified email emails a new link (the answer stays 403).
+    pub send_on_sign_in: bool,
     /// Better Auth's `autoSignInAfterVerification`: the link that verifies an address also
     /// signs its user in (a new session unless the request already has that user's).
     pub auto_sign_in_after_verification: bool,
@@ -408,7 +413,7 @@ impl Default for EmailPasswordConfig {
 
 impl Default for EmailVerificationConfig {
     fn default() -> Self {
-        Self { expires_in: 3600, send_on_sign_up: false, auto_sign_in_after_verification: false }
+        Self { expires_in: 3600, send_on_sign_up: None, send_on_sign_in: false, auto_sign_in_after_verification: false }
     }
 }
 

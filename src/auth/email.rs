@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::password::encode_component;
-use super::users::{self, normalize_email};
+use super::users::{self, Verified, normalize_email};
 use super::{Auth, User};
 use crate::error::{ApiError, Result, codes};
 use crate::mail::{Email, EmailKind};
@@ -61,6 +61,30 @@ pub async fn send_for_session_user(auth: &Auth, user: &User, email: &str, callba
     send(auth, user, user.email(), None, callback)
 }
 
+/// Better Auth's `sendOnSignUp ?? requireEmailVerification`: whether a new user with an
+/// unverified email is sent a verification link.
+pub fn sends_on_sign_up(auth: &Auth) -> bool {
+    let cfg = &auth.config;
+    cfg.email_verification.send_on_sign_up.unwrap_or(cfg.email_and_password.require_email_verification)
+}
+
+/// After a sign-up: a verification link when configured, back to `callback` (default `/`).
+pub fn send_after_sign_up(auth: &Auth, user: &User, callback: Option<&str>) -> Result<()> {
+    if user.email_verified() || !sends_on_sign_up(auth) {
+        return Ok(());
+    }
+    send(auth, user, user.email(), None, callback.unwrap_or("/"))
+}
+
+/// After a sign-in refused for an unverified email (right password): a new link when
+/// `send_on_sign_in` is set (Better Auth's `sendOnSignIn`).
+pub fn send_after_refused_sign_in(auth: &Auth, user: &User, callback: Option<&str>) -> Result<()> {
+    if !auth.config.email_verification.send_on_sign_in {
+        return Ok(());
+    }
+    send(auth, user, user.email(), None, callback.unwrap_or("/"))
+}
+
 /// Anonymous request: answers the same whether or not the user exists.
 pub async fn send_for_email(auth: &Auth, email: &str, callback: &str) -> Result<()> {
     if let Some(user) = users::find_by_email(auth, email).await?
@@ -84,9 +108,9 @@ pub async fn request_change(auth: &Auth, user: &User, new_email: &str, callback:
 }
 
 /// Verifies a token; marks the email verified (applying a pending change of email).
-/// The user of a checked verification link, and whether this link verified their address
-/// just now (not an email change, not verified before): Better Auth signs in only then.
-pub async fn verify(auth: &Auth, token: &str) -> Result<(User, bool)> {
+/// Returns what the verification did, and whether this link verified the address just now
+/// (not an email change, not verified before): Better Auth signs in only then.
+pub async fn verify(auth: &Auth, token: &str) -> Result<(Verified, bool)> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
     validation.leeway = 0;
@@ -98,8 +122,8 @@ pub async fn verify(auth: &Auth, token: &str) -> Result<(User, bool)> {
         .filter(|u| u.id() == claims.user_id)
         .ok_or_else(|| ApiError::new(401, "USER_NOT_FOUND", "User not found"))?;
     if claims.update_to.is_none() && user.email_verified() {
-        return Ok((user, false));
+        return Ok((Verified { user, adopted: false, password_removed: false }, false));
     }
-    let user = users::mark_email_verified(auth, user.id(), claims.update_to.as_deref()).await?;
-    Ok((user, claims.update_to.is_none()))
+    let verified = users::verify_email(auth, user.id(), claims.update_to.as_deref()).await?;
+    Ok((verified, claims.update_to.is_none()))
 }

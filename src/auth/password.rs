@@ -1,5 +1,7 @@
 //! Email/password sign-in, password change and password reset (WIRE.md §5, §10).
 
+use std::sync::Arc;
+
 use chrono::{Duration, Utc};
 
 use super::users::{self, check_password_length, normalize_email};
@@ -11,8 +13,9 @@ use crate::store::{Record, Where, now};
 
 /// Signs in by email and password, without creating the session: the caller decides what
 /// comes next (a session, or a second factor first). An unknown email and a wrong password
-/// answer alike and cost the same scrypt work.
-pub async fn authenticate(auth: &Auth, email: &str, candidate: String) -> Result<User> {
+/// answer alike and cost the same scrypt work. `callback` is where a verification link sent
+/// on a refusal for an unverified email leads.
+pub async fn authenticate(auth: &Auth, email: &str, candidate: String, callback: Option<&str>) -> Result<User> {
     if !is_valid_email(email) {
         return Err(codes::invalid_email());
     }
@@ -28,6 +31,7 @@ pub async fn authenticate(auth: &Auth, email: &str, candidate: String) -> Result
         return Err(codes::invalid_email_or_password());
     }
     if auth.config.email_and_password.require_email_verification && !user.email_verified() {
+        super::email::send_after_refused_sign_in(auth, &user, callback)?;
         return Err(codes::email_not_verified());
     }
     Ok(user)
@@ -62,11 +66,26 @@ fn reset_identifier(token: &str) -> String {
     format!("reset-password:{token}")
 }
 
-/// Emails a reset link when the user exists; says nothing either way.
-pub async fn request_reset(auth: &Auth, email: &str, redirect_to: Option<&str>) -> Result<()> {
-    let Some(user) = users::find_by_email(auth, &normalize_email(email)).await? else {
-        return Ok(());
-    };
+/// Emails a reset link when the user exists; says nothing either way. Both cases cost the
+/// request the same: one lookup, then the rest in a task of its own after the answer (the known
+/// user's token row and link; for an unknown email a lookup of a token that does not exist, as
+/// Better Auth fakes it), so the time to answer does not tell whether the address has an account.
+pub async fn request_reset(auth: &Arc<Auth>, email: &str, redirect_to: Option<&str>) -> Result<()> {
+    let user = users::find_by_email(auth, &normalize_email(email)).await?;
+    let (auth, redirect_to) = (auth.clone(), redirect_to.map(str::to_string));
+    tokio::spawn(async move {
+        let done = match user {
+            Some(user) => send_reset_link(&auth, &user, redirect_to.as_deref()).await,
+            None => reset_token_user(&auth, &random_id(24)).await.map(|_| ()),
+        };
+        if let Err(e) = done {
+            tracing::error!(error = %e, "password reset request");
+        }
+    });
+    Ok(())
+}
+
+async fn send_reset_link(auth: &Auth, user: &User, redirect_to: Option<&str>) -> Result<()> {
     let token = random_id(24);
     let at = now();
     let ttl = auth.config.email_and_password.reset_password_token_expires_in;

@@ -3,7 +3,7 @@
 use super::{Auth, RequestMeta, Session, User, sessions};
 use crate::crypto::password;
 use crate::error::{ApiError, Result, codes};
-use crate::store::{Ops, Record, StoreError, Value, Where, now};
+use crate::store::{Ops, Record, StoreError, Value, Where, hooks, now};
 
 pub struct SignUp {
     pub name: String,
@@ -11,6 +11,8 @@ pub struct SignUp {
     pub password: String,
     pub image: Option<String>,
     pub remember_me: bool,
+    /// Where the verification link sent after sign-up leads (`callbackURL`; default `/`).
+    pub callback_url: Option<String>,
     /// Additional fields the client set (validated, `input` not false); the adapter fills in
     /// the defaults of the others.
     pub additional: Record,
@@ -77,6 +79,10 @@ pub async fn sign_up(auth: &Auth, input: SignUp, meta: &RequestMeta) -> Result<(
         Some(sessions::create(auth, &*tx, user.id(), !input.remember_me, meta).await?)
     };
     tx.commit().await?;
+    // The user exists now: a link that could not be made is logged, not the sign-up's failure.
+    if let Err(e) = super::email::send_after_sign_up(auth, &user, input.callback_url.as_deref()) {
+        tracing::error!(error = %e, "verification email after sign-up");
+    }
     Ok((user, session))
 }
 
@@ -142,15 +148,55 @@ pub async fn update_profile(auth: &Auth, user_id: &str, update: ProfileUpdate) -
     updated.map(User).ok_or_else(codes::user_not_found)
 }
 
+/// What verifying an email did.
+pub struct Verified {
+    pub user: User,
+    /// The verification adopted an existing app user: the sessions made before it were revoked.
+    pub adopted: bool,
+    /// …and the password set before it was removed (a reset link sets a new one).
+    pub password_removed: bool,
+}
+
 pub async fn mark_email_verified(auth: &Auth, user_id: &str, email: Option<&str>) -> Result<User> {
+    Ok(verify_email(auth, user_id, email).await?.user)
+}
+
+/// Marks the email verified (applying a pending change of email), in one transaction with
+/// what follows from it. When a user's adoption of an existing app user waited for this
+/// (store::hooks), the hooks adopt now; then whoever held the account before the address was
+/// proven is shut out: every session is revoked and the password removed. Otherwise someone
+/// who signed up with another person's address would keep a way in once its owner verifies.
+pub async fn verify_email(auth: &Auth, user_id: &str, email: Option<&str>) -> Result<Verified> {
     let mut data = Record::new().with("emailVerified", true).with("updatedAt", now());
     if let Some(email) = email {
         data.set("email", normalize_email(email));
     }
-    match auth.store.update("user", &[Where::eq("id", user_id)], data).await {
-        Err(StoreError::Unique(_)) => Err(codes::user_already_exists()),
-        other => other?.map(User).ok_or_else(codes::user_not_found),
+    let by_id = [Where::eq("id", user_id)];
+    let tx = auth.store.begin().await?;
+    let (updated, adopted) = hooks::noting_adoption(tx.update("user", &by_id, data)).await;
+    match updated {
+        Err(StoreError::Unique(_)) => return Err(codes::user_already_exists()),
+        other => other?.ok_or_else(codes::user_not_found)?,
+    };
+    let password_removed = if adopted { shut_out(&*tx, user_id).await? } else { false };
+    // Read back: the hooks may have written the app's id after the update.
+    let user = tx.find_one("user", &by_id).await?.map(User).ok_or_else(codes::user_not_found)?;
+    tx.commit().await?;
+    Ok(Verified { user, adopted, password_removed })
+}
+
+/// Revokes every session of the user and removes the credential password; returns whether
+/// there was a password. Signing in with it then fails as a wrong password does.
+async fn shut_out(ops: &dyn Ops, user_id: &str) -> Result<bool> {
+    ops.delete_many("session", &[Where::eq("userId", user_id)]).await?;
+    let credential = [Where::eq("userId", user_id), Where::eq("providerId", "credential")];
+    let had_password = ops.find_one("account", &credential).await?.is_some_and(|a| a.str("password").is_some());
+    if had_password {
+        let data = Record::new().with("password", Value::Null).with("updatedAt", now());
+        ops.update_many("account", &credential, data).await?;
     }
+    tracing::info!(user_id, had_password, "app user adopted at verification: earlier sessions and password revoked");
+    Ok(had_password)
 }
 
 /// Deletes the user and every row that belongs to them, in one transaction.

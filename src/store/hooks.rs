@@ -89,7 +89,7 @@ where
 pub struct ModelHooksConfig {
     /// `user` only, gradual migration: finds an existing app user for the new auth user
     /// (`SELECT id FROM app_users WHERE email = :email`). A row found is adopted (its id becomes
-    /// `userId`) instead of running `after_create`; see [`adopt`] for when it is refused.
+    /// `userId`) instead of running `after_create`, for a verified email only ([`Hooks::adopt`]).
     pub adopt: Option<String>,
     pub before_create: Option<String>,
     pub after_create: Option<String>,
@@ -134,43 +134,99 @@ pub fn social_provider() -> Option<String> {
     SOCIAL_PROVIDER.try_with(Clone::clone).ok()
 }
 
-/// Gradual migration policy for a user's after-create hook that found `existing`, an app user
-/// with the new user's email: adopt it, unless the user comes from a social provider that did
-/// not verify the email (anyone can claim an address at such a provider; adopting would hand
-/// them the app user's data). Returns the hook's output: the app row, or nothing to adopt.
-pub fn adopt(ctx: &HookCtx<'_>, existing: Option<Record>) -> Result<Option<Record>, ApiError> {
-    let Some(row) = existing else { return Ok(None) };
-    if !ctx.record.bool("emailVerified")
-        && let Some(provider) = social_provider()
-    {
-        tracing::warn!(%provider, "app user not adopted: the provider did not verify the email");
-        return Err(ApiError::new(
-            403,
-            "ACCOUNT_NOT_LINKED",
-            "An account with this email exists; the provider did not verify the email",
-        ));
-    }
-    Ok(Some(row))
+/// Gradual migration: the app's existing user for a new auth user with the same email. Used
+/// at creation (after_create) and again when a deferred user's email is verified.
+///
+/// Policy: an existing row is adopted only for a verified email. Anyone can sign up with an
+/// address they do not own; adopting then would hand them the app user's data. An unverified
+/// email with a match gets no app id at all (no new row either) until it is verified: the
+/// after_update hook registered with it adopts in the transaction that sets `emailVerified`.
+/// A social provider that did not verify the email is refused outright (nothing is written).
+struct AdoptHook {
+    find: Arc<dyn Hook>,
+    create: Option<Arc<dyn Hook>>,
 }
 
-/// The configured `adopt` query, then (nothing adopted) the configured `after_create`.
-struct AdoptHook {
-    find: SqlHook,
-    create: Option<SqlHook>,
+enum Adoption {
+    /// The app's existing row (verified email).
+    Adopted(Record),
+    /// No existing row: the create hook's output, if any.
+    Created(Option<Record>),
+    /// A row exists but the email is not verified: no app id yet.
+    Deferred,
+}
+
+impl AdoptHook {
+    async fn resolve(&self, ctx: HookCtx<'_>) -> Result<Adoption, ApiError> {
+        let Some(row) = self.find.run(ctx).await?.filter(|r| app_user_id(r).is_some()) else {
+            return Ok(Adoption::Created(match &self.create {
+                Some(create) => create.run(ctx).await?,
+                None => None,
+            }));
+        };
+        if ctx.record.bool("emailVerified") {
+            return Ok(Adoption::Adopted(row));
+        }
+        if let Some(provider) = social_provider() {
+            tracing::warn!(%provider, "app user not adopted: the provider did not verify the email");
+            return Err(ApiError::new(
+                403,
+                "ACCOUNT_NOT_LINKED",
+                "An account with this email exists; the provider did not verify the email",
+            ));
+        }
+        tracing::info!("app user adoption deferred until the email is verified");
+        Ok(Adoption::Deferred)
+    }
 }
 
 #[async_trait]
 impl Hook for AdoptHook {
     async fn run(&self, ctx: HookCtx<'_>) -> Result<Option<Record>, ApiError> {
-        let found = self.find.run(ctx).await?;
-        if let Some(row) = adopt(&ctx, found)? {
-            return Ok(Some(row));
-        }
-        match &self.create {
-            Some(create) => create.run(ctx).await,
-            None => Ok(None),
-        }
+        Ok(match self.resolve(ctx).await? {
+            Adoption::Adopted(row) => Some(row),
+            Adoption::Created(out) => out,
+            Adoption::Deferred => None,
+        })
     }
+}
+
+/// The user's after_update half of [`AdoptHook`]: when an update verifies the email of a user
+/// without an app id, that user gets one (adopted or created) in the update's transaction.
+struct AdoptOnVerify(Arc<AdoptHook>);
+
+#[async_trait]
+impl Hook for AdoptOnVerify {
+    async fn run(&self, ctx: HookCtx<'_>) -> Result<Option<Record>, ApiError> {
+        let verifies = ctx.record.bool("emailVerified") && ctx.old.is_some_and(|o| !o.bool("emailVerified"));
+        if !verifies || ctx.record.get(APP_USER_ID).is_some_and(|v| *v != Value::Null) {
+            return Ok(None);
+        }
+        let (out, adopted) = match self.0.resolve(ctx).await? {
+            Adoption::Adopted(row) => (Some(row), true),
+            Adoption::Created(out) => (out, false),
+            Adoption::Deferred => (None, false),
+        };
+        let Some(app_id) = out.as_ref().and_then(app_user_id) else { return Ok(None) };
+        ctx.tx.update("user", &by_id(ctx.record), Record::new().with(APP_USER_ID, app_id)).await?;
+        if adopted {
+            // Only now, once written: the caller shuts out whoever held the account before.
+            let _ = ADOPTED.try_with(|flag| flag.store(true, Ordering::Relaxed));
+        }
+        Ok(None)
+    }
+}
+
+tokio::task_local! {
+    static ADOPTED: Arc<AtomicBool>;
+}
+
+/// Runs `fut` (a write that may verify a user's email) and tells whether it adopted an existing
+/// app user, so the caller can revoke what was created before the email was proven.
+pub async fn noting_adoption<F: Future>(fut: F) -> (F::Output, bool) {
+    let flag = Arc::new(AtomicBool::new(false));
+    let out = ADOPTED.scope(flag.clone(), fut).await;
+    (out, flag.load(Ordering::Relaxed))
 }
 
 /// A configured SQL statement. Parameters: every field of the record by name, `:old_<field>`
@@ -251,6 +307,29 @@ impl Hooks {
         self.on(model, event, FnHook(f))
     }
 
+    /// Gradual migration (the Rust form of `[hooks.user] adopt`): `find` returns the app's
+    /// existing user for the auth user in `ctx.record` (its id as `userId` or first field), or
+    /// nothing; then `create`, if any, makes one. Either output becomes `user.userId`. The
+    /// adoption policy applies (see `AdoptHook`): an unverified email is never adopted; its
+    /// adoption runs when the email is verified. Adopt through this, not in a plain
+    /// after_create hook, or the policy cannot hold.
+    pub fn adopt(self, find: impl Hook + 'static, create: Option<Arc<dyn Hook>>) -> Self {
+        let hook = Arc::new(AdoptHook { find: Arc::new(find), create });
+        let on_verify = AdoptOnVerify(hook.clone());
+        let mut hooks = self.on("user", Event::AfterUpdate, on_verify);
+        hooks.map.entry(("user".to_string(), Event::AfterCreate)).or_default().push(hook);
+        hooks
+    }
+
+    /// [`Hooks::adopt`] with closures.
+    pub fn adopt_fn<F, G>(self, find: F, create: G) -> Self
+    where
+        F: for<'a> Fn(HookCtx<'a>) -> HookFuture<'a> + Send + Sync + 'static,
+        G: for<'a> Fn(HookCtx<'a>) -> HookFuture<'a> + Send + Sync + 'static,
+    {
+        self.adopt(FnHook(find), Some(Arc::new(FnHook(create))))
+    }
+
     /// Adds `f`, called after each commit of a transaction in which hooks ran: what they
     /// wrote is now visible to others (the webhook worker wakes on it).
     pub fn after_commit(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
@@ -277,7 +356,8 @@ impl Hooks {
                 if model != "user" {
                     return Err(format!("hooks.{model}.adopt: only the user model adopts existing app rows"));
                 }
-                hooks = hooks.on(model, Event::AfterCreate, AdoptHook { find, create: sql_of(&events.after_create) });
+                let create = sql_of(&events.after_create).map(|h| Arc::new(h) as Arc<dyn Hook>);
+                hooks = hooks.adopt(find, create);
             }
             for (event, sql) in events.statements() {
                 let adopted = event == Event::AfterCreate && events.adopt.is_some();

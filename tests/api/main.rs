@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod adoption;
 mod bad_input;
 mod cookie_cache;
 mod email_smtp;

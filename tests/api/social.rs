@@ -17,12 +17,12 @@ const CLIENT_ID: &str = "palisade-test";
 const CLIENT_SECRET: &str = "palisade-test-secret-0123456789";
 
 /// A Node test server from tests/oidc, stopped when dropped.
-struct NodeServer {
+pub(crate) struct NodeServer {
     _child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
-async fn node(script: &str) -> NodeServer {
+pub(crate) async fn node(script: &str) -> NodeServer {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
     assert!(
         dir.join("node_modules/oidc-provider").exists(),
@@ -50,7 +50,7 @@ async fn node(script: &str) -> NodeServer {
 
 /// The server with `toml` (social providers, account and schema sections) loaded through the
 /// real configuration path.
-async fn spawn_toml(toml: &str) -> TestApp {
+pub(crate) async fn spawn_toml(toml: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("palisade.toml");
     std::fs::write(&path, toml).expect("write config");
@@ -134,7 +134,7 @@ fn state_cookie(r: &Resp) -> String {
 }
 
 /// Starts a flow: (authorization URL, state cookie).
-async fn start(app: &TestApp, body: Value) -> (String, String) {
+pub(crate) async fn start(app: &TestApp, body: Value) -> (String, String) {
     let r = app.post("/sign-in/social", body, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     (r.json()["url"].as_str().unwrap().to_string(), state_cookie(&r))
@@ -146,15 +146,15 @@ async fn finish(app: &TestApp, callback_url: &str, cookie: Option<&str>) -> Resp
     app.get(path, cookie).await
 }
 
-fn loc(r: &Resp) -> &str {
+pub(crate) fn loc(r: &Resp) -> &str {
     r.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
-fn session_cookie(r: &Resp) -> String {
+pub(crate) fn session_cookie(r: &Resp) -> String {
     r.cookie_header().split("; ").find(|c| c.starts_with("better-auth.session_token=")).unwrap_or_default().to_string()
 }
 
-async fn sql(app: &TestApp, query: &str) -> Vec<sqlx::sqlite::SqliteRow> {
+pub(crate) async fn sql(app: &TestApp, query: &str) -> Vec<sqlx::sqlite::SqliteRow> {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path().display())).await.unwrap();
     let rows = sqlx::query(sqlx::AssertSqlSafe(query.to_string())).fetch_all(&pool).await.unwrap();
     pool.close().await;
@@ -432,7 +432,7 @@ async fn oidc_refuses_tampered_state_replayed_code_and_bad_signature() {
     assert_eq!(r.status, 401);
 }
 
-fn presets_toml(base: &str) -> String {
+pub(crate) fn presets_toml(base: &str) -> String {
     format!(
         r#"
 [social_providers.github]
@@ -456,7 +456,7 @@ encrypt_oauth_tokens = true
 }
 
 /// The state of a started flow (from its authorization URL).
-fn state_of(url: &str) -> String {
+pub(crate) fn state_of(url: &str) -> String {
     url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
 }
 

@@ -39,6 +39,7 @@ async fn enrolled(database_url: Option<String>, t0: DateTime<Utc>) -> Enrolled {
         password: PASSWORD.into(),
         image: None,
         remember_me: true,
+        callback_url: None,
         additional: Record::new(),
     };
     let (user, session) = users::sign_up(&auth, input, &meta).await.expect("sign-up");
@@ -215,6 +216,7 @@ async fn otp_only_two_factor_is_covered_by_the_account_lockout() {
         password: PASSWORD.into(),
         image: None,
         remember_me: true,
+        callback_url: None,
         additional: Record::new(),
     };
     let (user, session) = users::sign_up(&auth, input, &meta).await.expect("sign-up");

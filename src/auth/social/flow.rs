@@ -323,7 +323,7 @@ async fn create_user(
             "unable to create user".to_string()
         }
     })?;
-    if !user.email_verified() && auth.config.email_verification.send_on_sign_up {
+    if !user.email_verified() && email::sends_on_sign_up(auth) {
         let _ = email::send_for_session_user(auth, &user, user.email(), callback_url).await;
     }
     Ok(SignedIn { session, user, is_register: true })

@@ -129,11 +129,12 @@ async fn cookie_line(
         None => None,
     };
     Ok(match active {
-        Some((session, user)) => {
+        // No app id yet (`subject = "app"`): no token, as without a session.
+        Some((session, user)) if convex.subject_of(&user).is_ok() => {
             let token = convex.for_session(&state.auth, &user, session.id()).await?;
             Some(state.cookies.set(COOKIE, &token, Some(convex.expiration)))
         }
-        None if get_session => Some(state.cookies.clear(COOKIE)),
-        None => None,
+        _ if get_session => Some(state.cookies.clear(COOKIE)),
+        _ => None,
     })
 }

@@ -6,7 +6,8 @@ use axum::http::HeaderMap;
 use serde_json::{Value as Json, json};
 
 use super::sign::check_url;
-use crate::auth::{RequestMeta, User, email, password, sessions};
+use crate::auth::users::Verified;
+use crate::auth::{RequestMeta, email, password, sessions};
 use crate::error::{Result, codes};
 use crate::http::AppState;
 use crate::http::input::{Fields, RawBody};
@@ -119,7 +120,7 @@ pub async fn verify_email(
     let callback = f.opt_string("callbackURL").filter(|c| !c.is_empty());
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
-    let (user, newly) = match (email::verify(&state.auth, &token).await, &callback) {
+    let (verified, newly) = match (email::verify(&state.auth, &token).await, &callback) {
         (Ok(verified), _) => verified,
         (Err(e), Some(cb)) if e.status < 500 => {
             let code = e.code.as_deref().unwrap_or("INVALID_TOKEN");
@@ -129,23 +130,37 @@ pub async fn verify_email(
     };
     let mut cookies = Vec::new();
     if newly && state.auth.config.email_verification.auto_sign_in_after_verification {
-        cookies = sign_in_verified(&state, &headers, &user, &meta).await?;
+        cookies = sign_in_verified(&state, &headers, &verified, &meta).await?;
     }
+    // The adopted account's earlier password was removed: the app offers a reset link.
+    let reset = verified.password_removed;
     let reply = match callback {
+        Some(cb) if reset => {
+            Reply::redirect(&redirect_target(app_base(&state), &cb, Some((PASSWORD_RESET, PASSWORD_RESET_REQUIRED))))
+        }
         Some(cb) => Reply::redirect(&redirect_target(app_base(&state), &cb, None)),
+        None if reset => Reply::json(json!({ "status": true, "user": Json::Null, "passwordReset": "required" })),
         None => Reply::json(json!({ "status": true, "user": Json::Null })),
     };
     Ok(reply.cookies(cookies))
 }
 
-/// The request's session if it is the verified user's, else a new one: its cookies.
+/// Added to the verification redirect (`?passwordReset=required`) when verifying the email
+/// adopted an existing app user and removed the password set before (see users::verify_email).
+pub const PASSWORD_RESET: &str = "passwordReset";
+pub const PASSWORD_RESET_REQUIRED: &str = "required";
+
+/// The request's session if it is the verified user's (and survived the verification), else
+/// a new one: its cookies.
 async fn sign_in_verified(
     state: &AppState,
     headers: &HeaderMap,
-    user: &User,
+    verified: &Verified,
     meta: &RequestMeta,
 ) -> Result<Vec<String>> {
-    if let Some(cur) = session::optional(state, headers).await?
+    let user = &verified.user;
+    if !verified.adopted
+        && let Some(cur) = session::optional(state, headers).await?
         && cur.user.email() == user.email()
     {
         return Ok(session::cookies_for(state, headers, &cur.session, user, cur.dont_remember));

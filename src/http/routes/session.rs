@@ -84,6 +84,10 @@ async fn session_reply(state: &AppState, cur: session::Current, cookies: Vec<Str
 
 async fn with_jwt(state: &AppState, reply: Reply, user: &User, session_id: &str) -> Result<Reply> {
     let Some(jwt) = &state.auth.jwt else { return Ok(reply) };
+    // No app id yet (`subject = "app"`): the session stands, without a token.
+    if jwt.subject_of(user).is_err() {
+        return Ok(reply);
+    }
     let token = jwt.for_session(&state.auth, user, session_id).await?;
     Ok(reply.header(HeaderName::from_static("set-auth-jwt"), token))
 }

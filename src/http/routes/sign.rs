@@ -48,7 +48,7 @@ pub async fn sign_up(
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     guard::browser_origin(&state, &headers)?;
     require_enabled(&state)?;
-    let input = users::SignUp { name, email, password: pw, image, remember_me, additional };
+    let input = users::SignUp { name, email, password: pw, image, remember_me, callback_url: callback, additional };
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
     let token = session.as_ref().map(|s| s.token().to_string());
     let body = json!({ "token": token, "user": user.to_json() });
@@ -80,7 +80,7 @@ pub async fn sign_in(
     {
         return Err(codes::password_too_long());
     }
-    let user = password::authenticate(&state.auth, &email, pw).await?;
+    let user = password::authenticate(&state.auth, &email, pw, callback.as_deref()).await?;
     // A second factor, when the user has one, comes before the session (WIRE.md §9).
     let extra_cookies = match two_factor::sign_in_gate(&state, &headers, &user, remember_me).await? {
         two_factor::Gate::Challenge(reply) => return Ok(reply),

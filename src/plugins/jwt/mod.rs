@@ -373,7 +373,22 @@ impl JwtIssuer {
         Self { subject: Subject::Id, issuer, audience, expiration, alg, profile, ring, recent: Default::default() }
     }
 
-    fn claims(&self, user: &User, session_id: &str, iat: i64) -> Json {
+    /// The token's `sub`: the auth user's id, or with `subject = "app"` the app's id. Never the
+    /// auth id in its place (the two id spaces may overlap: that would name someone else), and
+    /// never empty: a user without an app id yet gets no token, 403 `EMAIL_NOT_VERIFIED` while
+    /// the email is unverified (its adoption waits for that), else 403 `APP_USER_NOT_LINKED`.
+    pub fn subject_of<'a>(&self, user: &'a User) -> Result<&'a str> {
+        if self.subject == Subject::Id {
+            return Ok(user.id());
+        }
+        match user.0.str(crate::store::hooks::APP_USER_ID).filter(|id| !id.is_empty()) {
+            Some(id) => Ok(id),
+            None if !user.email_verified() => Err(crate::error::codes::email_not_verified()),
+            None => Err(ApiError::new(403, "APP_USER_NOT_LINKED", "The user has no app user")),
+        }
+    }
+
+    fn claims(&self, user: &User, session_id: &str, iat: i64) -> Result<Json> {
         let mut claims = Map::new();
         claims.insert("iat".into(), iat.into());
         if let Json::Object(fields) = user.to_json() {
@@ -385,18 +400,17 @@ impl JwtIssuer {
         if self.profile == Profile::Convex {
             claims.insert("sessionId".into(), session_id.into());
         }
-        let app_id = user.0.str(crate::store::hooks::APP_USER_ID).filter(|_| self.subject == Subject::App);
-        claims.insert("sub".into(), app_id.unwrap_or(user.id()).into());
+        claims.insert("sub".into(), self.subject_of(user)?.into());
         claims.insert("exp".into(), (iat + self.expiration).into());
         claims.insert("iss".into(), self.issuer.clone().into());
         claims.insert("aud".into(), self.audience.clone().into());
-        Json::Object(claims)
+        Ok(Json::Object(claims))
     }
 
     /// A freshly signed token for this user and session.
     pub async fn sign_user(&self, auth: &Auth, user: &User, session_id: &str) -> Result<String> {
+        let claims = self.claims(user, session_id, Utc::now().timestamp())?;
         let (kid, pair) = self.ring.signer(auth, self.alg).await?;
-        let claims = self.claims(user, session_id, Utc::now().timestamp());
         if matches!(self.alg, Alg::RS256 | Alg::PS256) {
             // RSA signing takes a millisecond or more: keep it off the async workers.
             return tokio::task::spawn_blocking(move || pair.jwt(&kid, &claims)).await.map_err(internal);
