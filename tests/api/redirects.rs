@@ -130,18 +130,17 @@ async fn tokens_only_travel_to_trusted_origins() {
         let loc = location(&r).unwrap_or_else(|| panic!("{v:?}: no redirect: {} {}", r.status, r.text));
         assert_lands_trusted(&app.base, &loc, "reset link");
     }
-    let (cookie, _) = app.sign_up("fresh@x.test", "password-123").await;
-    for (v, trusted) in vectors().into_iter().filter(|(_, t)| *t) {
-        let _ = trusted;
-        let r = app.post("/send-verification-email", json!({"email": "fresh@x.test"}), Some(&cookie)).await;
+    // One fresh user per trusted vector: a link verifies (and signs in) only once.
+    for (i, (v, _)) in vectors().into_iter().filter(|(_, t)| *t).enumerate() {
+        let email = format!("fresh{i}@x.test");
+        let (cookie, _) = app.sign_up(&email, "password-123").await;
+        let r = app.post("/send-verification-email", json!({"email": email}), Some(&cookie)).await;
         assert_eq!(r.status, 200, "{}", r.text);
-        let token = wait_for_token(&app, "verify-email").await;
+        let token = crate::adoption::emailed_token(&app, "verify-email", &email).await;
         let r = app.get(&format!("/verify-email?token={token}&callbackURL={}", encode(&v)), None).await;
+        assert!(r.status == 302 || (v.is_empty() && r.status == 200), "{v:?}: {} {}", r.status, r.text);
         if let Some(loc) = location(&r) {
             assert_lands_trusted(&app.base, &loc, "verification link");
-        }
-        if r.status == 302 {
-            break; // verified now: later links sign nobody in
         }
     }
 }
