@@ -122,6 +122,10 @@ pub async fn check_password(auth: &Auth, user_id: &str, candidate: String) -> Re
         password::verify_dummy(candidate).await?;
         return Err(codes::credential_account_not_found());
     };
+    // Better Auth refuses an over-long password before hashing it (checked against the reference).
+    if candidate.chars().count() > auth.config.email_and_password.max_password_length {
+        return Err(codes::password_too_long());
+    }
     if password::verify(hash, candidate).await? { Ok(()) } else { Err(codes::invalid_password()) }
 }
 
