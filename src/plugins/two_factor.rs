@@ -533,9 +533,13 @@ pub async fn verify(
     let challenge = matches!(subject, Subject::Challenge { .. });
     // Every sign-in verification counts against the account, whatever the method.
     let counter = challenge.then(|| FailureCounter::of(row.as_ref(), subject.user().id()));
-    if let Some(c) = &counter
-        && c.read(auth, now).await?.1.is_locked(now)
-    {
+    // The row already read holds its lock; only a row-less account's counter needs reading.
+    let locked = match (&counter, &row) {
+        (Some(_), Some(r)) => r.lockout.is_locked(now),
+        (Some(c), None) => c.read(auth, now).await?.1.is_locked(now),
+        (None, _) => false,
+    };
+    if locked {
         return Err(errors::account_locked());
     }
     // Which row must exist for the method.

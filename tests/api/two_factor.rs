@@ -33,15 +33,7 @@ async fn enrolled(database_url: Option<String>, t0: DateTime<Utc>) -> Enrolled {
     }
     let auth = palisade::app::build(cfg).await.expect("server context");
     let meta = RequestMeta::default();
-    let input = SignUp {
-        name: "Brute".into(),
-        email: format!("brute-{}@example.com", palisade::crypto::random_id(8).to_lowercase()),
-        password: PASSWORD.into(),
-        image: None,
-        remember_me: true,
-        callback_url: None,
-        additional: Record::new(),
-    };
+    let input = sign_up_input(&format!("brute-{}@example.com", palisade::crypto::random_id(8).to_lowercase()));
     let (user, session) = users::sign_up(&auth, input, &meta).await.expect("sign-up");
     let enabled = tf::enable(&auth, &user, PASSWORD.into(), None).await.expect("enable");
     let secret = enabled.totp_uri.split("secret=").nth(1).and_then(|s| s.split('&').next()).expect("secret in URI");
@@ -52,6 +44,19 @@ async fn enrolled(database_url: Option<String>, t0: DateTime<Utc>) -> Enrolled {
         .expect("first code activates 2FA");
     let user = users::find_by_id(&auth, user.id()).await.expect("read").expect("user");
     Enrolled { auth, user, key, backup: enabled.backup_codes, _dir: dir }
+}
+
+/// A sign-up with the test password.
+fn sign_up_input(email: &str) -> SignUp {
+    SignUp {
+        name: "Brute".into(),
+        email: email.into(),
+        password: PASSWORD.into(),
+        image: None,
+        remember_me: true,
+        callback_url: None,
+        additional: Record::new(),
+    }
 }
 
 impl Enrolled {
@@ -210,15 +215,7 @@ async fn otp_only_two_factor_is_covered_by_the_account_lockout() {
     let dir = tempfile::tempdir().expect("temp dir");
     let auth = palisade::app::build(crate::harness::config(dir.path())).await.expect("server context");
     let meta = RequestMeta::default();
-    let input = SignUp {
-        name: "Otp".into(),
-        email: "otp-only@example.com".into(),
-        password: PASSWORD.into(),
-        image: None,
-        remember_me: true,
-        callback_url: None,
-        additional: Record::new(),
-    };
+    let input = sign_up_input("otp-only@example.com");
     let (user, session) = users::sign_up(&auth, input, &meta).await.expect("sign-up");
     let subject = Subject::Session { session: session.expect("session"), user: user.clone(), dont_remember: false };
     let fresh = |s: &Subject| match s {
