@@ -11,7 +11,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::config::Config;
 use crate::crypto::Signer;
@@ -67,22 +67,7 @@ pub struct User(pub Record);
 #[derive(Debug, Clone)]
 pub struct Session(pub Record);
 
-/// Record → JSON object with `id` moved last and `hidden` fields left out.
-pub fn record_json(rec: &Record, hidden: &[&str]) -> Json {
-    let mut map = Map::with_capacity(rec.0.len());
-    let mut id = None;
-    for (k, v) in &rec.0 {
-        if k == "id" {
-            id = Some(v.to_json());
-        } else if !hidden.contains(&k.as_str()) {
-            map.insert(k.clone(), v.to_json());
-        }
-    }
-    if let Some(id) = id {
-        map.insert("id".into(), id);
-    }
-    Json::Object(map)
-}
+pub use crate::store::record_json;
 
 impl User {
     pub fn id(&self) -> &str {

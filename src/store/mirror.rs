@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value as Json, json};
 
+use super::record_json;
 use super::secondary::SecondaryStorage;
 use super::{Adapter, FindMany, Ops, Record, Schema, Store, StoreResult, Transaction, Value, Where};
-use crate::auth::record_json;
 
 pub struct MirroredStore {
     inner: Store,

@@ -147,6 +147,23 @@ impl Record {
     }
 }
 
+/// Record → JSON object with `id` moved last and `hidden` fields left out.
+pub fn record_json(rec: &Record, hidden: &[&str]) -> serde_json::Value {
+    let mut map = serde_json::Map::with_capacity(rec.0.len());
+    let mut id = None;
+    for (k, v) in &rec.0 {
+        if k == "id" {
+            id = Some(v.to_json());
+        } else if !hidden.contains(&k.as_str()) {
+            map.insert(k.clone(), v.to_json());
+        }
+    }
+    if let Some(id) = id {
+        map.insert("id".into(), id);
+    }
+    serde_json::Value::Object(map)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,

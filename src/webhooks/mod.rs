@@ -22,9 +22,9 @@ use tokio::sync::Notify;
 pub use config::{Endpoint, EndpointConfig, Retry, WebhooksConfig};
 pub use sign::Secret;
 
-use crate::auth::record_json;
 use crate::error::ApiError;
 use crate::store::hooks::{Event, Hook, HookCtx, Hooks};
+use crate::store::record_json;
 use crate::store::{Record, Value, iso, now};
 
 /// The outbox model (logical name; camelCase fields like Better Auth's own).
