@@ -46,11 +46,12 @@ pub fn hooks() -> Hooks {
 
 /// Palisade's API under `/api/auth` and the app's `/notes`.
 pub async fn build(cfg: Config) -> Result<(Arc<Auth>, Router), String> {
-    let auth = app::build_with(cfg, hooks()).await?;
+    let built = app::build_with(cfg, hooks()).await?;
+    let auth = built.auth.clone();
     for ddl in APP_TABLES {
         auth.store.sql(ddl, &Record::new()).await.map_err(|e| e.to_string())?;
     }
-    let state = AppState::new(auth.clone())?;
+    let state = built.state()?;
     let notes = Router::new().route("/notes", get(list).post(add)).with_state(state.clone());
     Ok((auth, notes.merge(palisade::http::router(state))))
 }

@@ -28,10 +28,10 @@ impl App {
             ..Default::default()
         };
         cfg.email.log = Some(dir.path().join("emails.jsonl"));
-        cfg.plugins.cross_domain_site_url = Some("http://localhost:4000".into());
+        cfg.set_section(&palisade::plugins::cross_domain::CrossDomainConfig(Some("http://localhost:4000".into())));
         cfg.session.cookie_cache.enabled = true;
         let auth = rt.block_on(palisade::app::build(cfg)).expect("the app builds");
-        let state = AppState::new(auth).expect("the app state");
+        let state = auth.state().expect("the app state");
         let router = router(state.clone());
         App { rt, state, router, _dir: dir }
     }

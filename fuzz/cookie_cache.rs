@@ -11,7 +11,7 @@ use palisade::config::{CookieCacheConfig, CookieCacheStrategy};
 use palisade::crypto::Signer;
 use palisade::crypto::jwe::JweKey;
 use palisade::http::cookies::{Cookies, SESSION_DATA};
-use palisade::store::schema::{FieldType, Model, Plugins};
+use palisade::store::schema::{FieldType, Model};
 use palisade::store::{Record, Schema, Value};
 use serde_json::Value as Json;
 
@@ -42,7 +42,12 @@ impl CookieCacheTarget {
                 .collect()
         };
         CookieCacheTarget {
-            schema: Schema::better_auth(Plugins { jwt: true, two_factor: true }),
+            schema: {
+                let mut s = Schema::core();
+                palisade::plugins::jwt::add_jwks_table(&mut s);
+                palisade::plugins::two_factor::add_tables(&mut s);
+                s
+            },
             caches: make(SECRET),
             others: make("another-cookie-cache-secret-0123456789-xyz"),
             cookies: Cookies::new("better-auth", false, 604_800),

@@ -4,7 +4,7 @@
 //! Every value must be a bound parameter: a marker put in each value never shows in the SQL
 //! text, and the SQL has exactly one placeholder per bound value.
 
-use palisade::store::schema::{FieldType, IdStrategy, Plugins};
+use palisade::store::schema::{FieldType, IdStrategy};
 use palisade::store::sql::{Dialect, condition};
 use palisade::store::{Connector, Op, Schema, Value, Where};
 use sea_query::{Alias, Expr, MysqlQueryBuilder, PostgresQueryBuilder, Query, SqliteQueryBuilder, Values};
@@ -24,7 +24,9 @@ impl WhereTarget {
         let schemas = [IdStrategy::Default, IdStrategy::Uuid, IdStrategy::Serial]
             .into_iter()
             .map(|ids| {
-                let mut s = Schema::better_auth(Plugins { jwt: true, two_factor: true });
+                let mut s = Schema::core();
+                palisade::plugins::jwt::add_jwks_table(&mut s);
+                palisade::plugins::two_factor::add_tables(&mut s);
                 s.set_ids(ids);
                 s
             })

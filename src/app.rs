@@ -9,16 +9,16 @@ use crate::auth::Auth;
 use crate::auth::origins::TrustedOrigins;
 use crate::config::{COMPONENT_PREFIX, Config, Layout};
 use crate::crypto::{Signer, random_id};
-use crate::http::{AppState, router};
+use crate::http::{AppState, Plugins, router};
 use crate::mail::Mailer;
+use crate::plugins::registry;
 use crate::store::cache::CachedStore;
 use crate::store::hooks::{self, HookedStore, Hooks};
 use crate::store::mirror::{Mirror, MirroredStore};
-use crate::store::schema::Plugins;
 use crate::store::secondary;
 use crate::store::sql::{self, SqlStore};
 use crate::store::{Schema, Store, migrate};
-use crate::webhooks::{Webhooks, worker};
+use crate::webhooks::{Webhooks, WebhooksConfig, worker};
 
 const MIN_SECRET_LEN: usize = 32;
 
@@ -59,22 +59,28 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// The schema of a configuration; `app_user_id` adds `user.userId` (a user after-create hook).
-pub fn schema_for(cfg: &Config, app_user_id: bool) -> Schema {
+pub fn schema_for(cfg: &Config, app_user_id: bool) -> Result<Schema, String> {
     let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
     schema_for_dialect(cfg, app_user_id, dialect)
 }
 
 /// [`schema_for`] on `dialect` (`palisade generate` may print another dialect's DDL): the
 /// `component` layout prefixes default table names where there is no schema to put them in.
-pub fn schema_for_dialect(cfg: &Config, app_user_id: bool, dialect: sql::Dialect) -> Schema {
-    laid_out(cfg, base_schema(cfg, app_user_id, !cfg.webhooks.endpoints.is_empty()), dialect)
+pub fn schema_for_dialect(cfg: &Config, app_user_id: bool, dialect: sql::Dialect) -> Result<Schema, String> {
+    let plugins = registry(cfg).map_err(|e| e.to_string())?;
+    Ok(laid_out(cfg, base_schema(cfg, &plugins, app_user_id, has_webhooks(cfg)?)?, dialect))
 }
 
 /// The schema `palisade webhooks` reads: with the outbox even when no endpoint is configured
 /// now, so the log of earlier deliveries stays readable.
-pub fn schema_with_outbox(cfg: &Config) -> Schema {
+pub fn schema_with_outbox(cfg: &Config) -> Result<Schema, String> {
     let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
-    laid_out(cfg, base_schema(cfg, false, true), dialect)
+    let plugins = registry(cfg).map_err(|e| e.to_string())?;
+    Ok(laid_out(cfg, base_schema(cfg, &plugins, false, true)?, dialect))
+}
+
+fn has_webhooks(cfg: &Config) -> Result<bool, String> {
+    Ok(!cfg.section::<WebhooksConfig>().map_err(|e| e.to_string())?.endpoints.is_empty())
 }
 
 fn laid_out(cfg: &Config, mut schema: Schema, dialect: sql::Dialect) -> Schema {
@@ -86,10 +92,12 @@ fn laid_out(cfg: &Config, mut schema: Schema, dialect: sql::Dialect) -> Schema {
     schema
 }
 
-fn base_schema(cfg: &Config, app_user_id: bool, outbox: bool) -> Schema {
-    let jwks = cfg.plugins.jwt.enabled || cfg.plugins.convex.enabled;
-    let plugins = Plugins { jwt: jwks, two_factor: cfg.plugins.two_factor.enabled };
-    let mut schema = Schema::configured(plugins, &cfg.schema);
+fn base_schema(cfg: &Config, plugins: &Plugins, app_user_id: bool, outbox: bool) -> Result<Schema, String> {
+    let mut schema = Schema::core();
+    for p in plugins.iter() {
+        p.schema(&mut schema);
+    }
+    schema.configure(&cfg.schema)?;
     if app_user_id || hooks::config_sets_app_user_id(&cfg.hooks) {
         schema.add_app_user_id();
     }
@@ -97,9 +105,9 @@ fn base_schema(cfg: &Config, app_user_id: bool, outbox: bool) -> Schema {
         schema.add_rate_limit();
     }
     if outbox {
-        schema.add_webhook_events();
+        crate::webhooks::add_outbox(&mut schema);
     }
-    schema
+    Ok(schema)
 }
 
 fn check_supported(cfg: &Config) -> Result<String, String> {
@@ -166,18 +174,53 @@ pub async fn missing_namespace(cfg: &Config, pool: &sql::Pool) -> Result<Option<
     Ok((current.first().map(String::as_str) != Some(ns)).then(|| format!("create schema if not exists {ns}")))
 }
 
-/// Builds the shared context from a configuration.
-pub async fn build(cfg: Config) -> Result<Arc<Auth>, String> {
+/// A built server: the context every request shares, and the enabled plugins.
+pub struct App {
+    pub auth: Arc<Auth>,
+    pub plugins: Plugins,
+    /// The webhook outbox's endpoints, when `[webhooks]` lists any.
+    pub webhooks: Option<Arc<Webhooks>>,
+}
+
+impl std::ops::Deref for App {
+    type Target = Auth;
+    fn deref(&self) -> &Auth {
+        &self.auth
+    }
+}
+
+impl App {
+    /// What the HTTP layer shares between requests.
+    pub fn state(&self) -> Result<AppState, String> {
+        AppState::new(self.auth.clone(), self.plugins.clone())
+    }
+
+    /// The whole API, mounted at the base path (see [`crate::http::router`]).
+    pub fn router(&self) -> Result<axum::Router, String> {
+        Ok(router(self.state()?))
+    }
+}
+
+/// Builds the server from a configuration.
+pub async fn build(cfg: Config) -> Result<App, String> {
     build_with(cfg, Hooks::new()).await
 }
 
-/// Builds the shared context with database hooks written in Rust (library mode); they run
-/// after the configured SQL hooks of the same model and event.
-pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, String> {
-    let webhooks = Webhooks::from_config(&cfg.webhooks)?;
+/// Builds the server with database hooks written in Rust (library mode); they run after the
+/// configured SQL hooks of the same model and event.
+pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<App, String> {
+    let plugins = registry(&cfg).map_err(|e| e.to_string())?;
+    let webhooks = Webhooks::from_config(&cfg.section::<WebhooksConfig>().map_err(|e| e.to_string())?)?;
     let secret = resolve_secret(&cfg)?;
-    let schema = Arc::new(schema_for(&cfg, rust_hooks.sets_app_user_id()));
+    let schema = base_schema(&cfg, &plugins, rust_hooks.sets_app_user_id(), webhooks.is_some())?;
+    let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
+    let schema = Arc::new(laid_out(&cfg, schema, dialect));
     let mut hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
+    for p in plugins.iter() {
+        if let Some(h) = p.hooks() {
+            hooks = hooks.merge(h);
+        }
+    }
     // Last, so an event carries what the hooks before it wrote (the app's `userId`).
     if let Some(w) = &webhooks {
         hooks = hooks.merge(w.hooks());
@@ -193,28 +236,27 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, Str
     };
     let base_url = cfg.base_url();
     let mut origins = TrustedOrigins::new(&base_url, &cfg.trusted_origins);
-    if let Some(site) = &cfg.plugins.cross_domain_site_url {
-        origins.add(site);
+    for origin in plugins.iter().flat_map(|p| p.trusted_origins()) {
+        origins.add(&origin);
     }
-    let (jwt, convex) = crate::plugins::jwt::issuers(&cfg, &base_url)?;
+    let site_url = plugins.iter().find_map(|p| p.site_url());
     let mailer = Mailer::from_config(&cfg)?;
     let (store, mirror) = layer_store(&cfg, store, &schema).await?;
     let social = crate::auth::social::Providers::from_config(&cfg)?;
     social.check_schema(&schema)?;
-    Ok(Arc::new(Auth {
+    let auth = Arc::new(Auth {
         base_url,
         store,
         schema,
         signer: Signer::new(&secret),
         origins,
         mailer,
-        jwt,
-        convex,
+        site_url,
         mirror,
         social,
-        webhooks,
         config: cfg,
-    }))
+    });
+    Ok(App { auth, plugins, webhooks })
 }
 
 /// Decorates the database: sessions mirrored into secondary storage when configured (shared
@@ -243,12 +285,13 @@ pub async fn serve_with(
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<(), String> {
     let listen = cfg.listen.clone();
-    let auth = build_with(cfg, hooks).await?;
-    let app = router(AppState::new(auth.clone())?);
+    let built = build_with(cfg, hooks).await?;
+    let auth = built.auth.clone();
+    let app = built.router()?;
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, base = %auth.api_url(), "palisade listening");
-    let deliveries = worker::spawn(&auth)?;
+    let deliveries = built.webhooks.clone().map(|w| worker::spawn(&auth, w)).transpose()?;
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }

@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,7 +36,9 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub advanced: AdvancedConfig,
     pub email: EmailConfig,
-    pub plugins: PluginsConfig,
+    /// The plugins' sections (`[plugins.<id>]`), each read by its plugin (`src/plugins/`):
+    /// see [`Section`].
+    pub plugins: BTreeMap<String, Json>,
     /// Key for the operator endpoints (`POST {base}/jwks/rotate`); `PALISADE_ADMIN_KEY`.
     /// Unset: those endpoints do not exist.
     pub admin_key: Option<String>,
@@ -46,8 +52,8 @@ pub struct Config {
     pub social_providers: std::collections::BTreeMap<String, SocialProviderConfig>,
     /// Linked accounts: linking rules and OAuth token storage.
     pub account: AccountConfig,
-    /// Signed webhooks from an outbox (`src/webhooks/`).
-    pub webhooks: crate::webhooks::WebhooksConfig,
+    /// Signed webhooks from an outbox: read by `src/webhooks/` (a [`Section`]).
+    pub webhooks: Json,
 }
 
 /// What a social provider speaks: a generic OpenID Connect issuer, or a preset.
@@ -308,65 +314,6 @@ pub struct SmtpConfig {
     pub from: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PluginsConfig {
-    pub bearer: bool,
-    pub jwt: JwtConfig,
-    pub two_factor: TwoFactorConfig,
-    /// Site URL of the cross-domain plugin: used as the default `callbackURL` of emails.
-    pub cross_domain_site_url: Option<String>,
-    pub convex: ConvexConfig,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct JwtConfig {
-    pub enabled: bool,
-    /// Seconds a token lives.
-    pub expiration: i64,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    /// Algorithm of new keys (Better Auth's `jwks.keyPairConfig.alg`): EdDSA, RS256, PS256, ES256.
-    pub alg: crate::plugins::jwt::Alg,
-    /// Seconds a rotated key stays published after its last token expired (Better Auth's
-    /// `jwks.gracePeriod`).
-    pub grace_period: i64,
-    /// Seconds after which a new key stops signing and the next one is created (Better Auth's
-    /// `jwks.rotationInterval`); unset: keys sign until `palisade keys rotate`.
-    pub rotation_interval: Option<i64>,
-    /// Seconds a node trusts its cached signing key before checking the database for a
-    /// rotation made elsewhere (the CLI, another node).
-    pub key_recheck: u64,
-    /// Static mode: a JWK Set of private keys (`PALISADE_JWKS`); nothing is stored.
-    pub jwks: Option<String>,
-    /// `sub` of issued tokens (both profiles): `id` (the auth user's id, Better Auth's choice) or
-    /// `app` (the app's canonical id in `user.userId` from a user after-create hook, else the id).
-    pub subject: crate::plugins::jwt::Subject,
-}
-
-/// The Convex profile (WIRE.md §14): `/convex/token`, `/convex/jwks`, discovery, `convex_jwt`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConvexConfig {
-    pub enabled: bool,
-    /// `iss` of the tokens and the origin of the discovery document (`CONVEX_SITE_URL`);
-    /// default: the base URL.
-    pub site_url: Option<String>,
-    /// `aud` of the tokens (the `applicationID` of Convex's `auth.config.ts`).
-    pub application_id: String,
-    /// Seconds a token (and the `convex_jwt` cookie) lives.
-    pub expiration: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TwoFactorConfig {
-    pub enabled: bool,
-    /// Issuer shown in authenticator apps; defaults to `app_name`.
-    pub issuer: Option<String>,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -387,13 +334,13 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             advanced: AdvancedConfig::default(),
             email: EmailConfig::default(),
-            plugins: PluginsConfig::default(),
+            plugins: BTreeMap::new(),
             admin_key: None,
             schema: Default::default(),
             hooks: Default::default(),
             social_providers: Default::default(),
             account: AccountConfig::default(),
-            webhooks: Default::default(),
+            webhooks: Json::Null,
         }
     }
 }
@@ -452,47 +399,6 @@ impl Default for AdvancedConfig {
     }
 }
 
-impl Default for PluginsConfig {
-    fn default() -> Self {
-        Self {
-            bearer: true,
-            jwt: JwtConfig::default(),
-            two_factor: TwoFactorConfig::default(),
-            cross_domain_site_url: None,
-            convex: ConvexConfig::default(),
-        }
-    }
-}
-
-impl Default for JwtConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            expiration: 900,
-            issuer: None,
-            audience: None,
-            alg: crate::plugins::jwt::Alg::EdDSA,
-            grace_period: 2_592_000,
-            rotation_interval: None,
-            key_recheck: 5,
-            jwks: None,
-            subject: Default::default(),
-        }
-    }
-}
-
-impl Default for ConvexConfig {
-    fn default() -> Self {
-        Self { enabled: false, site_url: None, application_id: "convex".into(), expiration: 900 }
-    }
-}
-
-impl Default for TwoFactorConfig {
-    fn default() -> Self {
-        Self { enabled: true, issuer: None }
-    }
-}
-
 /// Plain environment variables with fixed names (PRODUCT.md "Operating interface").
 const PLAIN_ENV: &[(&str, &str)] = &[
     ("PALISADE_LISTEN", "listen"),
@@ -546,7 +452,62 @@ fn unreadable_env() -> String {
     )
 }
 
+/// A plugin's part of the configuration, kept as read until the plugin parses it into its own
+/// type: the plugin's folder owns the type, its defaults and its documentation.
+pub trait Section: Serialize + DeserializeOwned + Default {
+    /// Where it sits: `plugins.<id>` or a top-level key (`webhooks`).
+    const KEY: &'static str;
+}
+
+/// A section that does not parse, named by its key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SectionError {
+    pub key: &'static str,
+    pub message: String,
+}
+
 impl Config {
+    fn slot(&self, key: &str) -> Option<&Json> {
+        match key.split_once('.') {
+            Some(("plugins", id)) => self.plugins.get(id),
+            None if key == "webhooks" => Some(&self.webhooks),
+            _ => None,
+        }
+    }
+
+    fn slot_mut(&mut self, key: &str) -> Option<&mut Json> {
+        match key.split_once('.') {
+            Some(("plugins", id)) => Some(self.plugins.entry(id.to_string()).or_insert(Json::Null)),
+            None if key == "webhooks" => Some(&mut self.webhooks),
+            _ => None,
+        }
+    }
+
+    /// The section `S` as configured; its defaults where it is absent.
+    pub fn section<S: Section>(&self) -> Result<S, SectionError> {
+        match self.slot(S::KEY) {
+            None | Some(Json::Null) => Ok(S::default()),
+            Some(v) => {
+                serde_json::from_value(v.clone()).map_err(|e| SectionError { key: S::KEY, message: e.to_string() })
+            }
+        }
+    }
+
+    /// Replaces the section `S` (library and tests: configuration in code).
+    pub fn set_section<S: Section>(&mut self, section: &S) {
+        if let (Some(slot), Ok(v)) = (self.slot_mut(S::KEY), serde_json::to_value(section)) {
+            *slot = v;
+        }
+    }
+
+    /// Changes the section `S` in place, starting from its defaults when it does not parse.
+    pub fn edit<S: Section>(&mut self, f: impl FnOnce(&mut S)) {
+        let mut s: S = self.section().unwrap_or_default();
+        f(&mut s);
+        self.set_section(&s);
+    }
+
     /// Loads defaults < `file` (if given and present, or `./palisade.toml`) < environment.
     /// Besides the plain variables, `PALISADE_<SECTION>__<KEY>` sets any key, e.g.
     /// `PALISADE_RATE_LIMIT__ENABLED=true`.

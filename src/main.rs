@@ -98,7 +98,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let cfg = load(config)?;
             if dry_run {
                 let pool = sql::open(&cfg.database_url()).await.map_err(|e| e.to_string())?;
-                let schema = app::schema_for(&cfg, false);
+                let schema = app::schema_for(&cfg, false)?;
                 let steps = match app::missing_namespace(&cfg, &pool).await? {
                     // A new schema: everything in it is to be created.
                     Some(create) => [vec![create], migrate::generate(pool.dialect(), &schema)].concat(),
@@ -108,7 +108,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             } else {
                 let (_, _, steps) = app::open_store(
                     &cfg,
-                    std::sync::Arc::new(app::schema_for(&cfg, false)),
+                    std::sync::Arc::new(app::schema_for(&cfg, false)?),
                     app::OnSchema::Migrate,
                     |s| out(&format!("applying: {s};")),
                 )
@@ -129,7 +129,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let ns = COMPONENT_SCHEMA;
                 out(&format!("create schema if not exists {ns};\nset search_path to {ns}, public;"));
             }
-            for s in migrate::generate(d, &app::schema_for_dialect(&cfg, false, d)) {
+            for s in migrate::generate(d, &app::schema_for_dialect(&cfg, false, d)?) {
                 out(&format!("{s};"));
             }
             Ok(())
@@ -140,18 +140,21 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
-    use palisade::plugins::jwt;
-    let auth = app::build(cfg).await?;
-    let ring = jwt::ring(&auth).ok_or("the jwt plugin and the convex profile are disabled")?;
+    use palisade::plugins::{self, jwt};
+    let built = app::build(cfg).await?;
+    let auth = &built.auth;
+    let plugin =
+        plugins::find::<jwt::JwtPlugin>(&built.plugins).ok_or("the jwt plugin and the convex profile are disabled")?;
+    let ring = &plugin.ring;
     let err = |e: palisade::error::ApiError| e.message;
     match action {
         KeysAction::ExportJwks { convex, data_uri } => {
-            let issuer = if convex { auth.convex.as_ref() } else { auth.jwt.as_ref().or(auth.convex.as_ref()) };
-            let jwks = issuer.ok_or("the convex profile is disabled")?.jwks(&auth).await.map_err(err)?;
+            let issuer = plugin.exported(convex).ok_or("the convex profile is disabled")?;
+            let jwks = issuer.jwks(auth).await.map_err(err)?;
             out(&if data_uri { jwt::data_uri(&jwks) } else { jwks.to_string() });
         }
         KeysAction::List => {
-            for k in ring.list(&auth).await.map_err(err)? {
+            for k in ring.list(auth).await.map_err(err)? {
                 let created = k.created_at.map(|d| d.to_rfc3339()).unwrap_or_else(|| "-".into());
                 let state = match (k.expires_at, k.published) {
                     (None, _) => "signing".to_string(),
@@ -163,7 +166,7 @@ async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
             }
         }
         KeysAction::Rotate => {
-            for (kid, alg) in ring.rotate(&auth).await.map_err(err)? {
+            for (kid, alg) in ring.rotate(auth).await.map_err(err)? {
                 out(&format!("{kid}\t{}\tnew signing key", alg.name()));
             }
         }
@@ -173,7 +176,7 @@ async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
 
 async fn webhooks(cfg: Config, action: WebhooksAction) -> Result<(), String> {
     use palisade::webhooks::{Status, log};
-    let schema = app::schema_with_outbox(&cfg);
+    let schema = app::schema_with_outbox(&cfg)?;
     let pool = sql::open(&cfg.database_url()).await.map_err(|e| format!("database: {e}"))?;
     let store = sql::SqlStore::new(pool, std::sync::Arc::new(schema));
     let missing = |e: palisade::store::StoreError| {

@@ -47,7 +47,7 @@ fn send(auth: &Auth, user: &User, send_to: &str, update_to: Option<String>, call
 
 /// The callback used when the client gives none: the cross-domain site URL, else `/`.
 pub fn default_callback(auth: &Auth) -> String {
-    auth.config.plugins.cross_domain_site_url.clone().unwrap_or_else(|| "/".into())
+    auth.site_url.clone().unwrap_or_else(|| "/".into())
 }
 
 /// Signed-in request: the email must be the caller's and not yet verified.

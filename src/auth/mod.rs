@@ -16,7 +16,6 @@ use serde_json::Value as Json;
 use crate::config::Config;
 use crate::crypto::Signer;
 use crate::mail::Mailer;
-use crate::plugins::jwt::JwtIssuer;
 use crate::store::{Record, Schema, Store};
 use origins::TrustedOrigins;
 
@@ -29,15 +28,13 @@ pub struct Auth {
     pub signer: Signer,
     pub origins: TrustedOrigins,
     pub mailer: Mailer,
-    pub jwt: Option<JwtIssuer>,
-    /// The Convex profile's tokens (WIRE.md §14), sharing the JWT plugin's keys.
-    pub convex: Option<JwtIssuer>,
+    /// Where emailed links and redirects land when the client names none, when that is not
+    /// this server (the cross-domain plugin's SPA).
+    pub site_url: Option<String>,
     /// Sessions in secondary storage (Redis), when configured.
     pub mirror: Option<crate::store::mirror::Mirror>,
     /// Social sign-in providers (`[social_providers.<id>]`).
     pub social: social::Providers,
-    /// The webhook outbox's endpoints, when `[webhooks]` lists any.
-    pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
 }
 
 impl Auth {

@@ -1,6 +1,6 @@
 //! What every request passes through before and after its handler: client address, CORS
-//! preflight, rate limiting, origin/CSRF checks (WIRE.md §2, §11), and the response headers
-//! of the bearer and JWT plugins (WIRE.md §1).
+//! preflight, rate limiting, origin/CSRF checks (WIRE.md §2, §11), and CORS on the way out
+//! (exposing the plugins' response headers, WIRE.md §1).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -16,7 +16,6 @@ use super::input::{ParsedBody, read_body, truthy};
 use crate::auth::RequestMeta;
 use crate::auth::origins::origin_of;
 use crate::error::{ApiError, codes};
-use crate::plugins::cross_domain;
 
 /// An IP address or CIDR range.
 #[derive(Debug, Clone)]
@@ -192,85 +191,33 @@ fn too_many(retry_after: u64) -> Response {
     res
 }
 
-/// `Access-Control-Expose-Headers` by which plugin headers the response has (bit 0:
-/// `set-auth-token`, bit 1: `set-auth-jwt`, bit 2: the cross-domain cookie header).
-const EXPOSED: [&str; 8] = [
-    "",
-    "set-auth-token",
-    "set-auth-jwt",
-    "set-auth-token, set-auth-jwt",
-    cross_domain::RESPONSE_HEADER,
-    "set-auth-token, set-better-auth-cookie",
-    "set-auth-jwt, set-better-auth-cookie",
-    "set-auth-token, set-auth-jwt, set-better-auth-cookie",
-];
-
-/// Adds `set-auth-token` for a newly set session cookie and the expose list for the plugin
-/// headers; CORS headers for trusted cross-origin callers.
+/// `Access-Control-Expose-Headers`: the plugins' headers this response has; CORS headers for
+/// trusted cross-origin callers.
 fn finish(state: &AppState, res: &mut Response, origin: Option<&str>) {
     let h = res.headers_mut();
-    if state.auth.config.plugins.bearer {
-        let token = h
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| state.cookies.session_value_in(c));
-        if let Some(v) = token.and_then(|t| HeaderValue::from_str(&t).ok()) {
-            h.insert("set-auth-token", v);
-        }
-    }
-    let cross = state.auth.config.plugins.cross_domain_site_url.is_some() && h.contains_key(header::SET_COOKIE);
-    let which = usize::from(h.contains_key("set-auth-token"))
-        | usize::from(h.contains_key("set-auth-jwt")) << 1
-        | usize::from(cross) << 2;
-    if which != 0 {
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED[which]));
+    let exposed: Vec<&str> =
+        state.plugins.iter().flat_map(|p| p.exposed_headers()).copied().filter(|n| h.contains_key(*n)).collect();
+    if let Ok(v) = HeaderValue::from_str(&exposed.join(", "))
+        && !exposed.is_empty()
+    {
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
     }
     if let Some(o) = origin.filter(|o| state.auth.origins.is_trusted_origin(o) && o.starts_with("http")) {
         allow_origin(h, o);
     }
 }
 
-/// Cross-domain mode: a redirect that set a session cookie also carries `?ott=` for the SPA.
-async fn hand_over_session(state: &AppState, res: &mut Response) {
-    let h = res.headers();
-    let signed = h
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| state.cookies.session_value_in(c));
-    let Some(token) = signed.as_deref().and_then(|s| state.auth.signer.verify(s)) else { return };
-    let Some(location) = h.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string) else { return };
-    // The one-time token is a session: it never travels to a place that is not trusted.
-    if !state.auth.origins.is_trusted_url(&location) {
-        tracing::warn!("cross-domain: no one-time token for an untrusted redirect");
-        return;
-    }
-    match cross_domain::issue_one_time_token(&state.auth, token).await {
-        Ok(ott) => {
-            if let Ok(v) = HeaderValue::from_str(&cross_domain::with_ott(&location, &ott)) {
-                res.headers_mut().insert(header::LOCATION, v);
-            }
-        }
-        // The session cookie is still set on this origin; only the SPA's copy is missing.
-        Err(e) => tracing::error!(error = %e, "cross-domain: one-time token not stored"),
-    }
-}
-
 pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let cross_domain = state.auth.config.plugins.cross_domain_site_url.is_some()
-        && cross_domain::absorb_request_cookies(req.headers_mut());
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let headers = req.headers();
     let ip = client_ip(&state, peer, headers);
     let origin = request_origin(headers);
-    let path = req.uri().path().to_string();
     if req.method() == Method::OPTIONS {
         return preflight(&state, headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers);
     }
     if let Some(limiter) = &state.limiter {
         let key = ip.map_or_else(|| "no-ip".to_string(), |ip| ip.to_string());
-        match limiter.check(&key, &path).await {
+        match limiter.check(&key, req.uri().path()).await {
             Ok(Ok(())) => {}
             Ok(Err(wait)) => return too_many(wait),
             Err(e) => return crate::error::ApiError::from(e).into_response(),
@@ -280,16 +227,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     let meta = RequestMeta { ip, user_agent };
     req.extensions_mut().insert(meta);
     let mut res = next.run(req).await;
-    if state.auth.config.plugins.cross_domain_site_url.is_some()
-        && res.status().is_redirection()
-        && cross_domain::hands_over_session(&path)
-    {
-        hand_over_session(&state, &mut res).await;
-    }
     finish(&state, &mut res, origin.as_deref());
-    if cross_domain {
-        cross_domain::move_set_cookies(res.headers_mut());
-    }
     res
 }
 

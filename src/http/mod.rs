@@ -5,6 +5,7 @@ pub mod cookies;
 pub mod error;
 pub mod guard;
 pub mod input;
+pub mod plugin;
 pub mod rate_limit;
 pub mod reply;
 pub mod session;
@@ -21,6 +22,7 @@ use crate::auth::cookie_cache::CookieCache;
 use crate::config::RateLimitStorage;
 use cookies::Cookies;
 use guard::IpRange;
+pub use plugin::{Plugin, Plugins, write};
 use rate_limit::RateLimiter;
 
 /// What every handler gets; one shared allocation, so the per-request clone axum makes is a
@@ -35,6 +37,8 @@ pub struct Shared {
     pub proxies: Vec<IpRange>,
     /// The `session_data` cookie, when `session.cookie_cache.enabled`.
     pub cookie_cache: Option<CookieCache>,
+    /// The enabled plugins, in registry order.
+    pub plugins: Plugins,
 }
 
 impl std::ops::Deref for AppState {
@@ -45,20 +49,24 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(auth: Arc<Auth>) -> Result<Self, String> {
+    pub fn new(auth: Arc<Auth>, plugins: Plugins) -> Result<Self, String> {
         let cfg = &auth.config;
         let secure = cfg.advanced.use_secure_cookies || auth.base_url.starts_with("https://");
         let cookies = Cookies::new(&cfg.advanced.cookie_prefix, secure, cfg.session.expires_in);
         let limiter = if cfg.rate_limit_enabled() {
             let (window, max) = (cfg.rate_limit.window, cfg.rate_limit.max);
-            Some(match (cfg.rate_limit.storage, &auth.mirror) {
-                (RateLimitStorage::Memory, _) => RateLimiter::new(window, max),
-                (RateLimitStorage::SecondaryStorage, Some(m)) => RateLimiter::shared(window, max, m.storage()),
-                (RateLimitStorage::Database, _) => RateLimiter::database(window, max, auth.store.clone()),
-                (RateLimitStorage::SecondaryStorage, None) => {
-                    return Err("rate_limit.storage = \"secondary-storage\" needs [secondary_storage] url".into());
+            let rules: Vec<_> = plugins.iter().flat_map(|p| p.rate_limits().iter().copied()).collect();
+            Some(
+                match (cfg.rate_limit.storage, &auth.mirror) {
+                    (RateLimitStorage::Memory, _) => RateLimiter::new(window, max),
+                    (RateLimitStorage::SecondaryStorage, Some(m)) => RateLimiter::shared(window, max, m.storage()),
+                    (RateLimitStorage::Database, _) => RateLimiter::database(window, max, auth.store.clone()),
+                    (RateLimitStorage::SecondaryStorage, None) => {
+                        return Err("rate_limit.storage = \"secondary-storage\" needs [secondary_storage] url".into());
+                    }
                 }
-            })
+                .with_rules(rules),
+            )
         } else {
             None
         };
@@ -72,18 +80,26 @@ impl AppState {
             .collect::<Result<Vec<_>, _>>()?;
         let cookie_cache =
             cfg.session.cookie_cache.enabled.then(|| CookieCache::new(&cfg.session.cookie_cache, auth.secret()));
-        Ok(Self(Arc::new(Shared { auth, cookies, limiter, proxies, cookie_cache })))
+        Ok(Self(Arc::new(Shared { auth, cookies, limiter, proxies, cookie_cache, plugins })))
     }
 }
 
 /// The whole API, mounted at the configured base path (default `/api/auth`).
 pub fn router(state: AppState) -> Router {
     let base_path = state.auth.config.base_path.clone();
-    let root = routes::root(&state);
-    let api = routes::router(&state)
+    let mut api = routes::router(&state);
+    let mut root = Router::new();
+    for p in state.plugins.iter() {
+        api = api.merge(p.clone().routes(&state));
+        root = root.merge(p.clone().root_routes(&state));
+    }
+    for p in state.plugins.iter() {
+        api = p.clone().wrap(&state, api);
+    }
+    let api = api
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
-        .with_state(state);
-    Router::new().nest(&base_path, api).merge(root).fallback(error::not_found)
+        .with_state(state.clone());
+    Router::new().nest(&base_path, api).merge(root.with_state(state)).fallback(error::not_found)
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::plugin::RateRule;
 use crate::store::secondary::SecondaryStorage;
 use crate::store::{Ops, Record, Store, StoreError, StoreResult, Where};
 
@@ -14,6 +15,8 @@ pub struct RateLimiter {
     buckets: Mutex<Generations>,
     /// Where counters live when every node must share them, instead of this process's memory.
     shared: Shared,
+    /// The plugins' stricter rules, after the core's.
+    rules: Vec<RateRule>,
 }
 
 enum Shared {
@@ -27,18 +30,17 @@ struct Bucket {
     last: Instant,
 }
 
-/// The special rules; everything else uses the configured default.
-fn rule(path: &str) -> Option<(u64, u64)> {
-    const STRICT: &[&str] = &["/sign-in", "/sign-up", "/change-password", "/change-email", "/two-factor/"];
-    const EMAIL: &[&str] = &["/request-password-reset", "/send-verification-email", "/forget-password"];
-    if STRICT.iter().any(|p| path.starts_with(p)) {
-        Some((10, 3))
-    } else if EMAIL.iter().any(|p| path.starts_with(p)) {
-        Some((60, 3))
-    } else {
-        None
-    }
-}
+/// The core's stricter rules (credential and email endpoints); everything else uses the
+/// configured default unless a plugin adds a rule.
+const CORE_RULES: &[RateRule] = &[
+    RateRule { prefix: "/sign-in", window_secs: 10, max: 3 },
+    RateRule { prefix: "/sign-up", window_secs: 10, max: 3 },
+    RateRule { prefix: "/change-password", window_secs: 10, max: 3 },
+    RateRule { prefix: "/change-email", window_secs: 10, max: 3 },
+    RateRule { prefix: "/request-password-reset", window_secs: 60, max: 3 },
+    RateRule { prefix: "/send-verification-email", window_secs: 60, max: 3 },
+    RateRule { prefix: "/forget-password", window_secs: 60, max: 3 },
+];
 
 /// Keys one generation holds at most: with the path part capped at [`MAX_PATH_IN_KEY`] bytes,
 /// the buckets never take more than a few tens of megabytes, whatever paths clients invent.
@@ -82,7 +84,14 @@ impl RateLimiter {
             max,
             buckets: Mutex::new(Generations::new()),
             shared: Shared::None,
+            rules: Vec::new(),
         }
+    }
+
+    /// Adds the plugins' rules.
+    pub fn with_rules(mut self, rules: Vec<RateRule>) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// Counts in secondary storage: an atomic increment per window, so that several
@@ -97,8 +106,8 @@ impl RateLimiter {
     }
 
     fn limits(&self, path: &str) -> (Duration, u64) {
-        match rule(path) {
-            Some((w, m)) => (Duration::from_secs(w), m),
+        match CORE_RULES.iter().chain(&self.rules).find(|r| path.starts_with(r.prefix)) {
+            Some(r) => (Duration::from_secs(r.window_secs), r.max),
             None => (self.window, self.max),
         }
     }

@@ -1,8 +1,7 @@
-//! Finding the caller's session: the signed session cookie, or (bearer plugin, WIRE.md §7)
-//! `Authorization: Bearer <token.sig | url-encoded | raw token>`.
+//! Finding the caller's session: a plugin's token (the bearer plugin's `Authorization`), else
+//! the signed session cookie.
 
-use axum::http::{HeaderMap, header};
-use percent_encoding::percent_decode_str;
+use axum::http::HeaderMap;
 
 use super::AppState;
 use super::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
@@ -28,31 +27,9 @@ pub enum Found {
     Active(Current),
 }
 
-fn bearer_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    if !state.auth.config.plugins.bearer {
-        return None;
-    }
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, raw) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let raw = raw.trim();
-    let raw =
-        if raw.contains('%') { percent_decode_str(raw).decode_utf8().ok()?.into_owned() } else { raw.to_string() };
-    if raw.contains('.') {
-        state.auth.signer.verify(&raw).map(str::to_string)
-    } else if raw.is_empty() {
-        None
-    } else {
-        // A raw token is accepted as if the server had signed it (WIRE.md §7).
-        Some(raw)
-    }
-}
-
 /// The session token the request carries, with its signature checked.
 pub fn request_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    if let Some(t) = bearer_token(state, headers) {
+    if let Some(t) = state.plugins.iter().find_map(|p| p.session_token(state, headers)) {
         return Some(t);
     }
     let signed = state.cookies.read(headers, SESSION_TOKEN)?;

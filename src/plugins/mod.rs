@@ -1,6 +1,58 @@
-//! Optional features of Better Auth's plugin set. Bearer tokens live in `http::session`
-//! (they only change how a request names its session).
+//! Better Auth's plugins, one folder each. A plugin owns its configuration section (a
+//! [`Section`](crate::config::Section)), its tables, its routes and the extension points of
+//! [`Plugin`](crate::http::Plugin) it needs. Adding one touches its folder and [`registry`].
 
+pub mod bearer;
 pub mod cross_domain;
 pub mod jwt;
 pub mod two_factor;
+
+use std::sync::Arc;
+
+use crate::config::{Config, SectionError};
+use crate::http::{Plugin, Plugins};
+
+/// The `[plugins]` keys a plugin reads; any other is a mistake in the configuration.
+const KNOWN_KEYS: &[&str] = &["bearer", "jwt", "convex", "two_factor", "cross_domain_site_url"];
+
+/// What keeps the plugins from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Section(#[from] SectionError),
+    #[error(transparent)]
+    Jwt(#[from] jwt::SetupError),
+    #[error("plugins.{0}: no such plugin (known: {known})", known = KNOWN_KEYS.join(", "))]
+    Unknown(String),
+}
+
+/// The enabled plugins, in the order they wrap requests: the cross-domain plugin last, so
+/// it sees every cookie the others set.
+pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
+    if let Some(unknown) = cfg.plugins.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+        return Err(RegistryError::Unknown(unknown.clone()));
+    }
+    let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
+    if cfg.section::<bearer::BearerConfig>()?.0 {
+        list.push(Arc::new(bearer::Bearer));
+    }
+    if let Some(jwt) = jwt::JwtPlugin::from_config(cfg)? {
+        list.push(Arc::new(jwt));
+    }
+    let two_factor: two_factor::TwoFactorConfig = cfg.section()?;
+    if two_factor.enabled {
+        list.push(Arc::new(two_factor::TwoFactorPlugin::new(two_factor)));
+    }
+    if let Some(site) = cfg.section::<cross_domain::CrossDomainConfig>()?.0 {
+        list.push(Arc::new(cross_domain::CrossDomain::new(site)));
+    }
+    Ok(list.into())
+}
+
+/// A plugin of the list by its type (the CLI's key commands, tests).
+pub fn find<P: Plugin>(plugins: &Plugins) -> Option<&P> {
+    plugins.iter().find_map(|p| {
+        let any: &dyn std::any::Any = p.as_ref();
+        any.downcast_ref::<P>()
+    })
+}

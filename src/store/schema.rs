@@ -216,14 +216,46 @@ pub struct Schema {
     pub ids: IdStrategy,
 }
 
-/// Which optional tables exist.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Plugins {
-    pub jwt: bool,
-    pub two_factor: bool,
-}
-
 struct F(&'static str, FieldType, bool);
+
+/// A plugin's table, declared by logical names: `ModelSpec::new("twoFactor").field(..)`.
+pub struct ModelSpec(Model);
+
+impl ModelSpec {
+    /// A table with its `id`.
+    pub fn new(name: &str) -> Self {
+        Self(model(name, &[]))
+    }
+
+    pub fn field(mut self, name: &str, ty: FieldType, required: bool) -> Self {
+        self.0.fields.push(Field::new(name, ty, required));
+        self
+    }
+
+    pub fn unique(mut self, name: &str) -> Self {
+        mark(&mut self.0, name, true, false);
+        self
+    }
+
+    pub fn index(mut self, name: &str) -> Self {
+        mark(&mut self.0, name, false, true);
+        self
+    }
+
+    /// Its `userId` references `user.id` (indexed; rows go with their user).
+    pub fn owned_by_user(mut self) -> Self {
+        user_ref(&mut self.0);
+        self
+    }
+
+    /// Stores the `number` field as a 64-bit integer.
+    pub fn bigint(mut self, name: &str) -> Self {
+        if let Some(f) = self.0.field_mut(name) {
+            f.bigint = true;
+        }
+        self
+    }
+}
 
 fn model(name: &str, specs: &[F]) -> Model {
     let mut fields = vec![Field::new("id", FieldType::String, true)];
@@ -246,7 +278,8 @@ fn mark(m: &mut Model, name: &str, unique: bool, index: bool) {
 }
 
 impl Schema {
-    pub fn better_auth(plugins: Plugins) -> Schema {
+    /// Better Auth's four core tables; plugins add theirs ([`Schema::add_model`]).
+    pub fn core() -> Schema {
         use FieldType::*;
         let mut user = model(
             "user",
@@ -260,9 +293,6 @@ impl Schema {
             ],
         );
         mark(&mut user, "email", true, false);
-        if plugins.two_factor {
-            user.fields.push(Field::new("twoFactorEnabled", Boolean, false));
-        }
         let mut session = model(
             "session",
             &[
@@ -306,39 +336,37 @@ impl Schema {
             ],
         );
         mark(&mut verification, "identifier", false, true);
-        let mut models = vec![user, session, account, verification];
-        if plugins.jwt {
-            models.push(model(
-                "jwks",
-                &[
-                    F("publicKey", String, true),
-                    F("privateKey", String, true),
-                    F("createdAt", Date, true),
-                    F("expiresAt", Date, false),
-                    F("alg", String, false),
-                    F("crv", String, false),
-                ],
-            ));
-        }
-        if plugins.two_factor {
-            let mut tf = model(
-                "twoFactor",
-                &[
-                    F("secret", String, true),
-                    F("backupCodes", String, true),
-                    F("userId", String, true),
-                    F("verified", Boolean, false),
-                    F("failedVerificationCount", Number, false),
-                    F("lockedUntil", Date, false),
-                ],
-            );
-            mark(&mut tf, "secret", false, true);
-            user_ref(&mut tf);
-            models.push(tf);
-        }
+        let models = vec![user, session, account, verification];
         let mut schema = Schema { models, ids: IdStrategy::Default };
         schema.set_ids(IdStrategy::Default);
         schema
+    }
+
+    /// Adds a plugin's table (once), typed for the id strategy.
+    pub fn add_model(&mut self, spec: ModelSpec) {
+        if self.model(&spec.0.name).is_err() {
+            self.models.push(spec.0);
+            let ids = self.ids;
+            self.set_ids(ids);
+        }
+    }
+
+    /// Adds a plugin's field to `user`, filled with `default` on create when absent.
+    pub fn add_user_field(&mut self, name: &str, ty: FieldType, default: Option<Value>) {
+        let Some(user) = self.models.iter_mut().find(|m| m.name == "user") else { return };
+        if user.field(name).is_err() {
+            let mut f = Field::new(name, ty, false);
+            f.default = default;
+            user.fields.push(f);
+        }
+    }
+
+    /// The models whose rows belong to a user (`userId` → `user.id`), deleted with the user.
+    pub fn owned_by_user(&self) -> impl Iterator<Item = &str> {
+        self.models
+            .iter()
+            .filter(|m| m.field("userId").is_ok_and(|f| f.references.as_ref().is_some_and(|r| r.model == "user")))
+            .map(|m| m.name.as_str())
     }
 
     /// Adds `user.userId`, the app's canonical id for the user (set by the user's after-create
@@ -371,37 +399,6 @@ impl Schema {
         if let Some(f) = m.field_mut("lastRequest") {
             f.bigint = true;
         }
-        self.models.push(m);
-        let ids = self.ids;
-        self.set_ids(ids);
-    }
-
-    /// Adds the webhook outbox (`[webhooks]` configured): one row per event and endpoint,
-    /// written in the auth write's transaction and kept as the delivery log.
-    pub fn add_webhook_events(&mut self) {
-        use FieldType::{Date, Number, String};
-        if self.model(crate::webhooks::MODEL).is_ok() {
-            return;
-        }
-        let mut m = model(
-            crate::webhooks::MODEL,
-            &[
-                F("endpoint", String, true),
-                F("type", String, true),
-                F("payload", String, true),
-                F("status", String, true),
-                F("attempts", Number, true),
-                F("createdAt", Date, true),
-                F("nextAttemptAt", Date, false),
-                F("lockedUntil", Date, false),
-                F("deliveredAt", Date, false),
-                F("lastStatus", Number, false),
-                F("lastError", String, false),
-            ],
-        );
-        // Due rows are found by `nextAttemptAt` (null once delivered or failed).
-        mark(&mut m, "nextAttemptAt", false, true);
-        mark(&mut m, "status", false, true);
         self.models.push(m);
         let ids = self.ids;
         self.set_ids(ids);
@@ -483,5 +480,27 @@ pub fn value_from_json(ty: FieldType, v: &Json) -> Result<Value, Mismatch> {
         (FieldType::Json, _) => Ok(Value::Json(v.clone())),
         (FieldType::StringArray, _) => array_of(v, "string", Json::is_string),
         (FieldType::NumberArray, _) => array_of(v, "number", Json::is_number),
+    }
+}
+
+/// Tests: the widest default schema, with the jwt and two-factor plugins' tables.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plugins {
+    pub jwt: bool,
+    pub two_factor: bool,
+}
+
+#[cfg(test)]
+impl Schema {
+    pub fn better_auth(plugins: Plugins) -> Schema {
+        let mut schema = Schema::core();
+        if plugins.jwt {
+            crate::plugins::jwt::add_jwks_table(&mut schema);
+        }
+        if plugins.two_factor {
+            crate::plugins::two_factor::add_tables(&mut schema);
+        }
+        schema
     }
 }

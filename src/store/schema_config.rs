@@ -9,50 +9,50 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::Value;
-use super::schema::{
-    Field, FieldType, IdStrategy, Model, OnDelete, Plugins, Reference, Schema, parse_date, value_from_json,
-};
+use super::schema::{Field, FieldType, IdStrategy, Model, OnDelete, Reference, Schema, parse_date, value_from_json};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(try_from = "RawSchema")]
 pub struct SchemaConfig {
     pub id_strategy: IdStrategy,
-    pub user: ModelConfig,
-    pub session: ModelConfig,
-    pub account: ModelConfig,
-    pub verification: ModelConfig,
-    /// The jwt plugin's table.
-    pub jwks: ModelConfig,
-    /// The two-factor plugin's table (`twoFactor`).
-    pub two_factor: ModelConfig,
+    /// By logical model name (`user`, `twoFactor`, …); written `[schema.user]`,
+    /// `[schema.two_factor]`.
+    #[serde(flatten)]
+    pub models: BTreeMap<String, ModelConfig>,
 }
 
 /// `[schema]` as written, before [`SchemaConfig::check`].
 #[derive(Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 struct RawSchema {
     id_strategy: IdStrategy,
-    user: ModelConfig,
-    session: ModelConfig,
-    account: ModelConfig,
-    verification: ModelConfig,
-    jwks: ModelConfig,
-    two_factor: ModelConfig,
+    #[serde(flatten)]
+    models: BTreeMap<String, ModelConfig>,
+}
+
+/// `two_factor` → `twoFactor`: the logical name of a model written in snake case.
+fn logical_name(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl TryFrom<RawSchema> for SchemaConfig {
     type Error = String;
 
     fn try_from(r: RawSchema) -> Result<Self, String> {
-        let cfg = SchemaConfig {
-            id_strategy: r.id_strategy,
-            user: r.user,
-            session: r.session,
-            account: r.account,
-            verification: r.verification,
-            jwks: r.jwks,
-            two_factor: r.two_factor,
-        };
+        let models = r.models.into_iter().map(|(k, v)| (logical_name(&k), v)).collect();
+        let cfg = SchemaConfig { id_strategy: r.id_strategy, models };
         cfg.check()?;
         Ok(cfg)
     }
@@ -123,46 +123,44 @@ fn default_value(ty: FieldType, v: &Json) -> Result<Value, String> {
 }
 
 impl SchemaConfig {
-    /// Each model's logical name with its configuration.
-    fn models(&self) -> [(&'static str, &ModelConfig); 6] {
-        [
-            ("user", &self.user),
-            ("session", &self.session),
-            ("account", &self.account),
-            ("verification", &self.verification),
-            ("jwks", &self.jwks),
-            ("twoFactor", &self.two_factor),
-        ]
-    }
-
+    /// What can be checked as the configuration loads: the core tables' fields, and the
+    /// plain mistakes in any table's section. Plugin tables are checked against the built
+    /// schema ([`Schema::configure`]).
     fn check(&self) -> Result<(), String> {
-        // Every table any plugin may add: renames are checked against the widest schema.
-        let full = Schema::better_auth(Plugins { jwt: true, two_factor: true });
-        for (name, mc) in self.models() {
-            let model = full.model(name).map_err(|e| e.to_string())?;
-            mc.check(model, &full).map_err(|e| format!("[schema] model {name}: {e}"))?;
+        let core = Schema::core();
+        for (name, mc) in &self.models {
+            let checked = match core.model(name) {
+                Ok(model) => mc.check(model, &core),
+                Err(_) => mc.check_plain(),
+            };
+            checked.map_err(|e| format!("[schema] model {name}: {e}"))?;
         }
         Ok(())
     }
 }
 
 impl ModelConfig {
-    fn check(&self, model: &Model, full: &Schema) -> Result<(), String> {
+    fn check_plain(&self) -> Result<(), String> {
         if self.model_name.as_deref().is_some_and(str::is_empty) {
             return Err("model_name is empty".into());
         }
+        if let Some((logical, _)) = self.fields.iter().find(|(_, column)| column.is_empty()) {
+            return Err(format!("fields: the column of {logical} is empty"));
+        }
+        Ok(())
+    }
+
+    fn check(&self, model: &Model, full: &Schema) -> Result<(), String> {
+        self.check_plain()?;
         for (name, fc) in &self.additional_fields {
             if model.field(name).is_ok() {
                 return Err(format!("additional field {name} is already a field of the model"));
             }
             fc.check(full).map_err(|e| format!("additional field {name}: {e}"))?;
         }
-        for (logical, column) in &self.fields {
+        for logical in self.fields.keys() {
             if model.field(logical).is_err() && !self.additional_fields.contains_key(logical) {
                 return Err(format!("fields: {logical} is not a field of the model"));
-            }
-            if column.is_empty() {
-                return Err(format!("fields: the column of {logical} is empty"));
             }
         }
         Ok(())
@@ -212,16 +210,19 @@ impl FieldConfig {
 }
 
 impl Schema {
-    /// Better Auth's schema for the enabled plugins, shaped by `[schema]`.
-    pub fn configured(plugins: Plugins, cfg: &SchemaConfig) -> Schema {
-        let mut schema = Schema::better_auth(plugins);
-        for (name, mc) in cfg.models() {
-            if let Some(m) = schema.models.iter_mut().find(|m| m.name == name) {
+    /// Shapes the core and plugin tables by `[schema]`. A section for a table no enabled
+    /// plugin has is an error (a typo, or configuration left for a plugin turned off).
+    pub fn configure(&mut self, cfg: &SchemaConfig) -> Result<(), String> {
+        let full = self.clone();
+        for (name, mc) in &cfg.models {
+            let model = full.model(name).map_err(|_| format!("[schema] model {name}: no such table"))?;
+            mc.check(model, &full).map_err(|e| format!("[schema] model {name}: {e}"))?;
+            if let Some(m) = self.models.iter_mut().find(|m| &m.name == name) {
                 mc.apply(m);
             }
         }
-        schema.set_ids(cfg.id_strategy);
-        schema
+        self.set_ids(cfg.id_strategy);
+        Ok(())
     }
 }
 
@@ -233,6 +234,7 @@ mod tests {
     use super::*;
     use crate::store::migrate;
     use crate::store::schema::KeyType;
+    use crate::store::schema::Plugins;
     use crate::store::sql::Dialect;
 
     fn load(toml: &str) -> Result<SchemaConfig, String> {
@@ -241,13 +243,19 @@ mod tests {
 
     const ALL: Plugins = Plugins { jwt: true, two_factor: true };
 
+    fn configured(plugins: Plugins, cfg: &SchemaConfig) -> Schema {
+        let mut schema = Schema::better_auth(plugins);
+        schema.configure(cfg).unwrap();
+        schema
+    }
+
     #[test]
     fn no_configuration_changes_nothing() {
         for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
-            let configured = Schema::configured(ALL, &load("").unwrap());
+            let configured = configured(ALL, &load("").unwrap());
             assert_eq!(migrate::generate(d, &configured), migrate::generate(d, &Schema::better_auth(ALL)));
         }
-        let sqlite = migrate::generate(Dialect::Sqlite, &Schema::configured(ALL, &SchemaConfig::default()));
+        let sqlite = migrate::generate(Dialect::Sqlite, &configured(ALL, &SchemaConfig::default()));
         assert_eq!(
             sqlite[1],
             "create table \"session\" (\"id\" text not null primary key, \"expiresAt\" date not null, \"token\" text \
@@ -287,7 +295,7 @@ mod tests {
              [session.additional_fields.owner]\ntype = \"string\"\nreferences = { model = \"user\" }\n",
         )
         .unwrap();
-        let schema = Schema::configured(Plugins::default(), &cfg);
+        let schema = configured(Plugins::default(), &cfg);
         let user = schema.model("user").unwrap();
         assert_eq!((user.table.as_str(), user.field("email").unwrap().column.as_str()), ("users", "mail"));
         let born = user.field("born").unwrap();

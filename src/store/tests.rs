@@ -262,7 +262,9 @@ mod cached {
 fn configured(toml: &str) -> Schema {
     use figment::providers::{Format, Toml};
     let cfg: SchemaConfig = figment::Figment::from(Toml::string(toml)).extract().expect("valid [schema]");
-    Schema::configured(Plugins { jwt: true, two_factor: true }, &cfg)
+    let mut schema = Schema::better_auth(Plugins { jwt: true, two_factor: true });
+    schema.configure(&cfg).expect("configured");
+    schema
 }
 
 /// A user record without an id (the strategy makes it).

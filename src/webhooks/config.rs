@@ -28,6 +28,10 @@ pub struct WebhooksConfig {
     pub keep_delivered_days: u32,
 }
 
+impl crate::config::Section for WebhooksConfig {
+    const KEY: &'static str = "webhooks";
+}
+
 impl Default for WebhooksConfig {
     fn default() -> Self {
         Self {

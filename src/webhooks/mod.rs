@@ -30,6 +30,29 @@ use crate::store::{Record, Value, iso, now};
 /// The outbox model (logical name; camelCase fields like Better Auth's own).
 pub const MODEL: &str = "webhookEvent";
 
+/// Adds the outbox: one row per event and endpoint, written in the auth write's transaction
+/// and kept as the delivery log.
+pub fn add_outbox(schema: &mut crate::store::Schema) {
+    use crate::store::FieldType::{Date, Number, String};
+    schema.add_model(
+        crate::store::schema::ModelSpec::new(MODEL)
+            .field("endpoint", String, true)
+            .field("type", String, true)
+            .field("payload", String, true)
+            .field("status", String, true)
+            .field("attempts", Number, true)
+            .field("createdAt", Date, true)
+            .field("nextAttemptAt", Date, false)
+            .field("lockedUntil", Date, false)
+            .field("deliveredAt", Date, false)
+            .field("lastStatus", Number, false)
+            .field("lastError", String, false)
+            // Due rows are found by `nextAttemptAt` (null once delivered or failed).
+            .index("nextAttemptAt")
+            .index("status"),
+    );
+}
+
 /// What happened, as the `type` of the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventType {

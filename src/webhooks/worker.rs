@@ -42,8 +42,7 @@ impl WorkerHandle {
 
 /// Starts delivering, when webhooks are configured. Library users who mount the router
 /// themselves call this next to it; `serve` does.
-pub fn spawn(auth: &Auth) -> Result<Option<WorkerHandle>, String> {
-    let Some(webhooks) = auth.webhooks.clone() else { return Ok(None) };
+pub fn spawn(auth: &Auth, webhooks: Arc<Webhooks>) -> Result<WorkerHandle, String> {
     let client = reqwest::Client::builder()
         .timeout(webhooks.retry.timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -52,7 +51,7 @@ pub fn spawn(auth: &Auth) -> Result<Option<WorkerHandle>, String> {
         .map_err(|e| format!("webhooks: HTTP client: {e}"))?;
     let worker = Worker { store: auth.store.clone(), webhooks, client };
     let (stop, stopped) = watch::channel(false);
-    Ok(Some(WorkerHandle { stop, task: tokio::spawn(worker.run(stopped)) }))
+    Ok(WorkerHandle { stop, task: tokio::spawn(worker.run(stopped)) })
 }
 
 #[derive(Clone)]

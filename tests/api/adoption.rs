@@ -21,9 +21,9 @@ const ATTACKER_PASSWORD: &str = "attacker-chose-this";
 
 /// Tokens name the app's user; the Convex profile is on too.
 fn tokens_name_app_users(cfg: &mut Config) {
-    cfg.plugins.jwt.subject = Subject::App;
-    cfg.plugins.convex.enabled = true;
-    cfg.plugins.convex.site_url = Some("https://example.convex.site".into());
+    cfg.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.subject = Subject::App);
+    cfg.edit(|s: &mut palisade::plugins::jwt::ConvexConfig| s.enabled = true);
+    cfg.edit(|s: &mut palisade::plugins::jwt::ConvexConfig| s.site_url = Some("https://example.convex.site".into()));
 }
 
 fn sql_adopt(cfg: &mut Config) {

@@ -107,7 +107,7 @@ pub async fn wait_for_token(app: &crate::harness::TestApp, kind: &str) -> String
 #[tokio::test]
 async fn verification_link_hands_the_session_over_with_a_one_time_token() {
     let app = crate::harness::spawn_with(|cfg| {
-        cfg.plugins.cross_domain_site_url = Some("http://localhost:5173".into());
+        cfg.set_section(&palisade::plugins::cross_domain::CrossDomainConfig(Some("http://localhost:5173".into())));
         cfg.email_verification.auto_sign_in_after_verification = true;
     })
     .await;

@@ -135,7 +135,7 @@ async fn serve(d: Dialect, copies: Copies, sql: bool, hooks: Hooks) -> TestApp {
         // Shared servers are migrated by the operator before the server starts.
         let mut cfg = Config::default();
         tweak(&mut cfg);
-        let schema = std::sync::Arc::new(app::schema_for(&cfg, rust_user_hooks));
+        let schema = std::sync::Arc::new(app::schema_for(&cfg, rust_user_hooks).unwrap());
         app::open_store(&cfg, schema, OnSchema::Migrate, |_| {}).await.unwrap();
     }
     spawn_hooked(tweak, hooks).await

@@ -9,7 +9,6 @@ use palisade::app::{self, OnSchema};
 use palisade::config::Config;
 use palisade::error::ApiError;
 use palisade::store::hooks::{Event, Hooks, ModelHooksConfig};
-use palisade::store::schema::Plugins;
 use palisade::store::sql::{Dialect, Pool, SqlStore, open};
 use palisade::store::{Ops, Record, Schema, Where};
 use serde_json::json;
@@ -59,13 +58,13 @@ pub async fn migrate(url: &str, tweak: &dyn Fn(&mut Config), app_user_id: bool) 
     let mut cfg = Config::default();
     cfg.database.url = Some(url.into());
     tweak(&mut cfg);
-    let schema = Arc::new(app::schema_for(&cfg, app_user_id));
+    let schema = Arc::new(app::schema_for(&cfg, app_user_id).unwrap());
     app::open_store(&cfg, schema, OnSchema::Migrate, |_| {}).await.unwrap();
 }
 
 /// A store on `pool` for the test's own SQL.
 pub fn raw(pool: &Pool) -> SqlStore {
-    SqlStore::new(pool.clone(), Arc::new(Schema::better_auth(Plugins { jwt: false, two_factor: false })))
+    SqlStore::new(pool.clone(), Arc::new(Schema::core()))
 }
 
 pub async fn count(pool: &Pool, table: &str) -> i64 {
@@ -174,7 +173,7 @@ fn sql_hooks(cfg: &mut Config) {
     };
     cfg.hooks.insert("user".into(), user);
     cfg.hooks.insert("session".into(), session);
-    cfg.plugins.jwt.subject = palisade::plugins::jwt::Subject::App;
+    cfg.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.subject = palisade::plugins::jwt::Subject::App);
 }
 
 async fn sql_hooks_on(d: Dialect) {

@@ -8,7 +8,7 @@ use crate::harness::spawn_with;
 use crate::jwt_support::{issuer, jwks, kid, origin, verify};
 
 async fn signs_with(alg: Alg, jwa: Algorithm, kty: &str, crv: Option<&str>) {
-    let app = spawn_with(|c| c.plugins.jwt.alg = alg).await;
+    let app = spawn_with(|c| c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.alg = alg)).await;
     let (cookie, user) = app.sign_up(&format!("{}@algs.example", alg.name().to_lowercase()), "password-123").await;
     let t = app.get("/token", Some(&cookie)).await;
     assert_eq!(t.status, 200, "{}", t.text);
@@ -48,9 +48,9 @@ async fn rs256_ps256_es256_and_eddsa_sign_verifiable_tokens() {
 #[tokio::test]
 async fn issuer_audience_and_expiry_are_configurable() {
     let app = spawn_with(|c| {
-        c.plugins.jwt.issuer = Some("https://auth.example".into());
-        c.plugins.jwt.audience = Some("my-api".into());
-        c.plugins.jwt.expiration = 120;
+        c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.issuer = Some("https://auth.example".into()));
+        c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.audience = Some("my-api".into()));
+        c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.expiration = 120);
     })
     .await;
     let (cookie, _) = app.sign_up("claims@algs.example", "password-123").await;
@@ -62,7 +62,10 @@ async fn issuer_audience_and_expiry_are_configurable() {
 
 #[tokio::test]
 async fn discovery_document_and_jwks_caching() {
-    let app = spawn_with(|c| c.plugins.jwt.issuer = Some("https://auth.example".into())).await;
+    let app = spawn_with(|c| {
+        c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.issuer = Some("https://auth.example".into()))
+    })
+    .await;
     let j = app.get("/jwks", None).await;
     assert!(j.headers["cache-control"].to_str().unwrap().contains("max-age"));
     let d = app.get("/.well-known/openid-configuration", None).await;

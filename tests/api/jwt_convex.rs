@@ -10,8 +10,8 @@ const SITE: &str = "https://example.convex.site";
 
 async fn convex_app() -> TestApp {
     spawn_with(|c| {
-        c.plugins.convex.enabled = true;
-        c.plugins.convex.site_url = Some(SITE.into());
+        c.edit(|s: &mut palisade::plugins::jwt::ConvexConfig| s.enabled = true);
+        c.edit(|s: &mut palisade::plugins::jwt::ConvexConfig| s.site_url = Some(SITE.into()));
     })
     .await
 }

@@ -31,8 +31,8 @@ async fn rotate(app: &TestApp, key: Option<&str>) -> (u16, Value) {
 async fn rotation_keeps_old_tokens_valid_until_they_expire() {
     let app = spawn_with(|c| {
         c.admin_key = Some(ADMIN_KEY.into());
-        c.plugins.jwt.expiration = LIFETIME;
-        c.plugins.jwt.grace_period = GRACE;
+        c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.expiration = LIFETIME);
+        c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.grace_period = GRACE);
     })
     .await;
     let (cookie, _) = app.sign_up("rotate@jwt.example", "password-123").await;
@@ -75,14 +75,15 @@ async fn rotation_keeps_old_tokens_valid_until_they_expire() {
 
 #[tokio::test]
 async fn a_rotation_by_another_process_is_picked_up() {
-    let app = spawn_with(|c| c.plugins.jwt.key_recheck = 1).await;
+    let app = spawn_with(|c| c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.key_recheck = 1)).await;
     let (cookie, _) = app.sign_up("cli@jwt.example", "password-123").await;
     let old = kid(&token(&app, &cookie).await);
     // What `palisade keys rotate` does: its own process on the same database.
     let mut cfg = crate::harness::config(app.dir.path());
     cfg.listen = "127.0.0.1:0".into();
     let other = palisade::app::build(cfg).await.unwrap();
-    let fresh = palisade::plugins::jwt::ring(&other).unwrap().rotate(&other).await.unwrap();
+    let jwt = palisade::plugins::find::<palisade::plugins::jwt::JwtPlugin>(&other.plugins).unwrap();
+    let fresh = jwt.ring.rotate(&other).await.unwrap();
     let mut seen = old.clone();
     for _ in 0..30 {
         seen = kid(&token(&app, &cookie).await);
@@ -106,7 +107,7 @@ async fn static_jwks_with_two_keys() {
     };
     let set = json!({"keys": [with_kid(&new, "key-2"), with_kid(&old, "key-1")]}).to_string();
     let app = spawn_with(|c| {
-        c.plugins.jwt.jwks = Some(set);
+        c.edit(|s: &mut palisade::plugins::jwt::JwtConfig| s.jwks = Some(set));
         c.admin_key = Some(ADMIN_KEY.into());
     })
     .await;

@@ -35,7 +35,7 @@ userinfo_endpoint = "https://idp.invalid/userinfo"
     spawn_with(move |cfg| {
         cfg.social_providers = loaded.social_providers;
         cfg.trusted_origins = TRUSTED.iter().map(|s| s.to_string()).collect();
-        cfg.plugins.cross_domain_site_url = Some("http://localhost:5173".into());
+        cfg.set_section(&palisade::plugins::cross_domain::CrossDomainConfig(Some("http://localhost:5173".into())));
         cfg.email_verification.auto_sign_in_after_verification = true;
     })
     .await

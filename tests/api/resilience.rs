@@ -122,7 +122,7 @@ async fn database_outage_is_a_503_and_recovers() {
     let url = db.url();
     let mut cfg = palisade::config::Config::default();
     cfg.database.url = Some(url.clone());
-    let schema = std::sync::Arc::new(palisade::app::schema_for(&cfg, false));
+    let schema = std::sync::Arc::new(palisade::app::schema_for(&cfg, false).unwrap());
     palisade::app::open_store(&cfg, schema, palisade::app::OnSchema::Migrate, |_| {}).await.unwrap();
     let app = spawn_with(|c| {
         c.database.url = Some(url);

@@ -60,7 +60,7 @@ pub(crate) async fn spawn_toml(toml: &str) -> TestApp {
         cfg.account = loaded.account;
         cfg.schema = loaded.schema;
         cfg.hooks = loaded.hooks;
-        cfg.plugins.cross_domain_site_url = loaded.plugins.cross_domain_site_url;
+        cfg.plugins = loaded.plugins;
     })
     .await
 }

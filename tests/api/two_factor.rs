@@ -28,14 +28,14 @@ async fn enrolled(database_url: Option<String>, t0: DateTime<Utc>) -> Enrolled {
     let mut cfg: Config = crate::harness::config(dir.path());
     cfg.database.url = database_url;
     if cfg.database.url.is_some() {
-        let schema = std::sync::Arc::new(palisade::app::schema_for(&cfg, false));
+        let schema = std::sync::Arc::new(palisade::app::schema_for(&cfg, false).unwrap());
         palisade::app::open_store(&cfg, schema, palisade::app::OnSchema::Migrate, |_| {}).await.expect("migrate");
     }
     let auth = palisade::app::build(cfg).await.expect("server context");
     let meta = RequestMeta::default();
     let input = sign_up_input(&format!("brute-{}@example.com", palisade::crypto::random_id(8).to_lowercase()));
     let (user, session) = users::sign_up(&auth, input, &meta).await.expect("sign-up");
-    let enabled = tf::enable(&auth, &user, PASSWORD.into(), None).await.expect("enable");
+    let enabled = tf::enable(&auth, &user, PASSWORD.into(), "Palisade").await.expect("enable");
     let secret = enabled.totp_uri.split("secret=").nth(1).and_then(|s| s.split('&').next()).expect("secret in URI");
     let key = tf::base32_decode(secret).expect("base32");
     let subject = Subject::Session { session: session.expect("session"), user: user.clone(), dont_remember: false };
@@ -43,7 +43,7 @@ async fn enrolled(database_url: Option<String>, t0: DateTime<Utc>) -> Enrolled {
         .await
         .expect("first code activates 2FA");
     let user = users::find_by_id(&auth, user.id()).await.expect("read").expect("user");
-    Enrolled { auth, user, key, backup: enabled.backup_codes, _dir: dir }
+    Enrolled { auth: auth.auth.clone(), user, key, backup: enabled.backup_codes, _dir: dir }
 }
 
 /// A sign-up with the test password.

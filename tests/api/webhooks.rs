@@ -132,9 +132,10 @@ fn webhooks(endpoints: Vec<EndpointConfig>) -> WebhooksConfig {
 /// Serves `webhooks` (plus Rust hooks) on a fresh database, migrated first as an operator would.
 async fn serve(d: Dialect, wh: WebhooksConfig, hooks: Hooks) -> (TestApp, SqlStore) {
     let url = fresh_database(d).await;
-    let mut cfg = Config { webhooks: wh.clone(), ..Default::default() };
+    let mut cfg = Config::default();
+    cfg.set_section(&wh);
     cfg.database.url = url.clone();
-    let schema = Arc::new(app::schema_for(&cfg, hooks.sets_app_user_id()));
+    let schema = Arc::new(app::schema_for(&cfg, hooks.sets_app_user_id()).unwrap());
     if url.is_some() {
         app::open_store(&cfg, schema.clone(), OnSchema::Migrate, |_| {}).await.unwrap();
     }
@@ -142,7 +143,7 @@ async fn serve(d: Dialect, wh: WebhooksConfig, hooks: Hooks) -> (TestApp, SqlSto
     let app = spawn_hooked(
         move |c| {
             c.database.url = db;
-            c.webhooks = wh;
+            c.set_section(&wh);
         },
         hooks,
     )

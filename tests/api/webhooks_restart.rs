@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use palisade::store::schema::Plugins;
 use palisade::store::sql::{Dialect, SqlStore, open};
 use palisade::store::{Ops, Record, Schema, Value};
 use serde_json::json;
@@ -103,8 +102,8 @@ secret = "{WH_SECRET}"
     /// A delivered and a failed row from 40 days ago: the next server removes the first
     /// (`keep_delivered_days` = 30) and keeps the second.
     async fn plant_old_rows(&self) {
-        let mut schema = Schema::better_auth(Plugins::default());
-        schema.add_webhook_events();
+        let mut schema = Schema::core();
+        palisade::webhooks::add_outbox(&mut schema);
         let store = SqlStore::new(open(&self.database_url).await.unwrap(), std::sync::Arc::new(schema));
         let old = chrono::Utc::now() - chrono::Duration::days(40);
         for (id, status) in [("old-delivered", "delivered"), ("old-failed", "failed")] {

@@ -37,7 +37,7 @@ fn redirect_target(base: &str, url: &str, param: Option<(&str, &str)>) -> String
 /// The verification link's callbacks are the app's: with the cross-domain plugin a relative
 /// one is on the site, as Better Auth's crossDomain plugin makes it.
 fn app_base(state: &AppState) -> &str {
-    state.auth.config.plugins.cross_domain_site_url.as_deref().unwrap_or(&state.auth.base_url)
+    state.auth.site_url.as_deref().unwrap_or(&state.auth.base_url)
 }
 
 pub async fn request_password_reset(State(state): State<AppState>, body: RawBody) -> Result<Reply> {

@@ -1,35 +1,19 @@
-//! The table of contents of the API (WIRE.md §5).
+//! The table of contents of the core API (WIRE.md §5); each plugin adds its own routes.
 
-mod convex;
-mod cross_domain;
 mod email;
-mod jwt;
 mod misc;
 mod session;
 mod sign;
 mod social;
-mod two_factor;
 mod user;
 
 use axum::Router;
-use axum::handler::Handler;
-use axum::middleware;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::get;
 
-use super::AppState;
-
-/// A POST route behind the checks every write passes before its handler
-/// ([`guard::checks`]); only a matched method gets there, so a wrong one stays a plain 404.
-fn write<H, T>(state: &AppState, handler: H) -> MethodRouter<AppState>
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    post(handler).route_layer(middleware::from_fn_with_state(state.clone(), super::guard::checks))
-}
+use super::{AppState, write};
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let mut r = Router::new()
+    Router::new()
         .route("/sign-up/email", write(state, sign::sign_up))
         .route("/sign-in/email", write(state, sign::sign_in))
         .route("/sign-out", write(state, sign::sign_out))
@@ -56,44 +40,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/unlink-account", write(state, social::unlink_account))
         .route("/get-access-token", write(state, social::get_access_token))
         .route("/refresh-token", write(state, social::refresh_token))
-        .route("/account-info", get(social::account_info));
-    if state.auth.config.plugins.two_factor.enabled {
-        r = r
-            .route("/two-factor/enable", write(state, two_factor::enable))
-            .route("/two-factor/get-totp-uri", write(state, two_factor::get_totp_uri))
-            .route("/two-factor/verify-totp", write(state, two_factor::verify_totp))
-            .route("/two-factor/verify-backup-code", write(state, two_factor::verify_backup_code))
-            .route("/two-factor/generate-backup-codes", write(state, two_factor::generate_backup_codes))
-            .route("/two-factor/disable", write(state, two_factor::disable))
-            .route("/two-factor/send-otp", write(state, two_factor::send_otp))
-            .route("/two-factor/verify-otp", write(state, two_factor::verify_otp));
-    }
-    if state.auth.config.plugins.cross_domain_site_url.is_some() {
-        r = r.route("/cross-domain/one-time-token/verify", write(state, cross_domain::verify_one_time_token));
-    }
-    if state.auth.jwt.is_some() {
-        r = r
-            .route("/token", get(jwt::token))
-            .route("/jwks", get(jwt::jwks))
-            .route("/.well-known/openid-configuration", get(jwt::openid_configuration));
-    }
-    if state.auth.config.admin_key.is_some() && (state.auth.jwt.is_some() || state.auth.convex.is_some()) {
-        r = r.route("/keys/rotate", write(state, jwt::rotate));
-    }
-    if state.auth.convex.is_some() {
-        r = r
-            .route("/convex/token", get(convex::token))
-            .route("/convex/jwks", get(convex::jwks))
-            .route("/convex/.well-known/openid-configuration", get(convex::openid_configuration))
-            .layer(middleware::from_fn_with_state(state.clone(), convex::cookie));
-    }
-    r
-}
-
-/// Routes outside the base path: the root OpenID discovery redirect (WIRE.md §14).
-pub fn root(state: &AppState) -> Router {
-    if state.auth.jwt.is_none() && state.auth.convex.is_none() {
-        return Router::new();
-    }
-    Router::new().route("/.well-known/openid-configuration", get(convex::root_discovery)).with_state(state.clone())
+        .route("/account-info", get(social::account_info))
 }

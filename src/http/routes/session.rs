@@ -1,10 +1,10 @@
 //! get-session and the session list / revoke routes (WIRE.md §5, §6).
 
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, header};
+use axum::http::{HeaderMap, header};
 use serde_json::{Value as Json, json};
 
-use crate::auth::{User, sessions};
+use crate::auth::{Session, User, sessions};
 use crate::error::{Result, codes};
 use crate::http::AppState;
 use crate::http::cookies::SESSION_DATA;
@@ -35,7 +35,7 @@ async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &
         && !headers.contains_key(header::AUTHORIZATION)
         && let Some(hit) = session::from_cache_cookie(state, cache, headers)
     {
-        return with_jwt(state, Reply::rendered_json(hit.answer.clone()), &hit.user, hit.session.id()).await;
+        return with_plugins(state, Reply::rendered_json(hit.answer.clone()), &hit.session, &hit.user).await;
     }
     let carries_cache = state.cookies.carries(headers, SESSION_DATA);
     let cache_allowed = cache_allowed && carries_cache;
@@ -49,7 +49,7 @@ async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &
     {
         match session::from_cache(state, cache, headers, &token) {
             Some(hit) => {
-                return with_jwt(state, Reply::rendered_json(hit.answer.clone()), &hit.user, hit.session.id()).await;
+                return with_plugins(state, Reply::rendered_json(hit.answer.clone()), &hit.session, &hit.user).await;
             }
             None => expire_cache = true,
         }
@@ -76,20 +76,17 @@ fn expire_if(state: &AppState, headers: &HeaderMap, expire: bool) -> Vec<String>
     if expire { state.cookies.clear_chunked(headers, SESSION_DATA) } else { Vec::new() }
 }
 
-/// `{session, user}` plus `set-auth-jwt` (JWT plugin, WIRE.md §8).
+/// `{session, user}` plus what plugins add (the JWT plugin's `set-auth-jwt`, WIRE.md §8).
 async fn session_reply(state: &AppState, cur: session::Current, cookies: Vec<String>) -> Result<Reply> {
     let reply = Reply::json(json!({ "session": cur.session.to_json(), "user": cur.user.to_json() })).cookies(cookies);
-    with_jwt(state, reply, &cur.user, cur.session.id()).await
+    with_plugins(state, reply, &cur.session, &cur.user).await
 }
 
-async fn with_jwt(state: &AppState, reply: Reply, user: &User, session_id: &str) -> Result<Reply> {
-    let Some(jwt) = &state.auth.jwt else { return Ok(reply) };
-    // No app id yet (`subject = "app"`): the session stands, without a token.
-    if jwt.subject_of(user).is_err() {
-        return Ok(reply);
+async fn with_plugins(state: &AppState, mut reply: Reply, session: &Session, user: &User) -> Result<Reply> {
+    for plugin in state.plugins.iter() {
+        reply = plugin.session_reply(state, session, user, reply).await?;
     }
-    let token = jwt.for_session(&state.auth, user, session_id).await?;
-    Ok(reply.header(HeaderName::from_static("set-auth-jwt"), token))
+    Ok(reply)
 }
 
 /// POST is only for deferred refresh, which is not enabled (WIRE.md §5).

@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value as Json, json};
 
-use super::two_factor;
 use crate::auth::{RequestMeta, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
 use crate::http::input::{Fields, RawBody};
+use crate::http::plugin::Gate;
 use crate::http::reply::Reply;
 use crate::http::session;
 use crate::http::{AppState, guard};
@@ -82,10 +82,13 @@ pub async fn sign_in(
     }
     let user = password::authenticate(&state.auth, &email, pw, callback.as_deref()).await?;
     // A second factor, when the user has one, comes before the session (WIRE.md §9).
-    let extra_cookies = match two_factor::sign_in_gate(&state, &headers, &user, remember_me).await? {
-        two_factor::Gate::Challenge(reply) => return Ok(reply),
-        two_factor::Gate::Proceed(cookies) => cookies,
-    };
+    let mut extra_cookies = Vec::new();
+    for plugin in state.plugins.iter() {
+        match plugin.sign_in_gate(&state, &headers, &user, remember_me).await? {
+            Gate::Challenge(reply) => return Ok(reply),
+            Gate::Proceed(cookies) => extra_cookies.extend(cookies),
+        }
+    }
     let session = sessions::create(&state.auth, &*state.auth.store, user.id(), !remember_me, &meta).await?;
     let mut body = Map::new();
     body.insert("redirect".into(), callback.is_some().into());

@@ -91,7 +91,7 @@ fn extra(body: &RawBody) -> Result<Extra> {
 
 /// The crossDomain plugin sends relative or missing callback URLs to its site (WIRE.md §13).
 fn cross_domain_callback(state: &AppState, url: Option<String>) -> Option<String> {
-    let Some(site) = &state.auth.config.plugins.cross_domain_site_url else { return url };
+    let Some(site) = &state.auth.site_url else { return url };
     let site = site.trim_end_matches('/');
     match url {
         None => Some(site.to_string()),

@@ -1,37 +1,32 @@
-//! The two-factor plugin's routes (WIRE.md §9) and the sign-in gate used by `sign::sign_in`.
-//! The rules live in `plugins::two_factor`.
+//! The two-factor plugin's routes (WIRE.md §9) and its sign-in gate. The rules live in the
+//! modules beside this one, free of HTTP.
+
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Map, Value as Json, json};
 
+use super::{self as tf, Method, Subject, TwoFactorPlugin, Verified, errors};
 use crate::auth::{RequestMeta, User};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
 use crate::http::input::{Fields, RawBody};
+use crate::http::plugin::Gate;
 use crate::http::reply::Reply;
 use crate::http::session;
-use crate::plugins::two_factor::{self as tf, Method, Subject, Verified, errors};
 use crate::store::now;
 
 pub const TWO_FACTOR_COOKIE: &str = "two_factor";
 pub const TRUST_DEVICE_COOKIE: &str = "trust_device";
 
-/// What sign-in does next for a user whose password checked out.
-pub enum Gate {
-    /// 2FA is needed first: the whole reply.
-    Challenge(Reply),
-    /// Go on and create the session; these cookies go along (a rotated trust cookie).
-    Proceed(Vec<String>),
-}
-
 /// A user with 2FA on gets a challenge instead of a session, unless the request presents a
 /// valid `trust_device` cookie, which is then replaced.
 pub async fn sign_in_gate(state: &AppState, headers: &HeaderMap, user: &User, remember_me: bool) -> Result<Gate> {
     let auth = &state.auth;
-    if !auth.config.plugins.two_factor.enabled || !user.0.bool("twoFactorEnabled") {
+    if !tf::two_factor_enabled(user) {
         return Ok(Gate::Proceed(Vec::new()));
     }
     let at = now();
@@ -95,7 +90,12 @@ async fn verified_reply(state: &AppState, headers: &HeaderMap, v: Verified) -> R
     Ok(Reply::json(Json::Object(body)).cookies(cookies))
 }
 
-pub async fn enable(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
+pub async fn enable(
+    State(state): State<AppState>,
+    Extension(plugin): Extension<Arc<TwoFactorPlugin>>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let password = f.string("password");
     let issuer = f.opt_string("issuer");
@@ -105,7 +105,8 @@ pub async fn enable(State(state): State<AppState>, headers: HeaderMap, body: Raw
         return Err(ApiError::validation("[body.method] Invalid input: expected \"totp\""));
     }
     let cur = session::require(&state, &headers).await?;
-    let out = tf::enable(&state.auth, &cur.user, password, issuer).await?;
+    let issuer = issuer.unwrap_or_else(|| plugin.issuer(&state.auth));
+    let out = tf::enable(&state.auth, &cur.user, password, &issuer).await?;
     Ok(Reply::json(json!({
         "method": "totp",
         "totpURI": out.totp_uri,
@@ -113,12 +114,17 @@ pub async fn enable(State(state): State<AppState>, headers: HeaderMap, body: Raw
     })))
 }
 
-pub async fn get_totp_uri(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
+pub async fn get_totp_uri(
+    State(state): State<AppState>,
+    Extension(plugin): Extension<Arc<TwoFactorPlugin>>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
     let mut f = Fields::body(body)?;
     let password = f.string("password");
     f.finish()?;
     let cur = session::require(&state, &headers).await?;
-    let uri = tf::totp_uri_for(&state.auth, &cur.user, password).await?;
+    let uri = tf::totp_uri_for(&state.auth, &cur.user, password, &plugin.issuer(&state.auth)).await?;
     Ok(Reply::json(json!({ "totpURI": uri })))
 }
 

@@ -1,43 +1,48 @@
 //! The Convex profile (WIRE.md §14): `/convex/token`, `/convex/jwks`, its discovery document,
 //! the root discovery redirect, and the `convex_jwt` cookie that follows the session.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::jwt::JWKS_CACHE_CONTROL;
+use super::routes::JWKS_CACHE_CONTROL;
+use super::{JwtIssuer, JwtPlugin};
 use crate::auth::sessions::{self, Lookup};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::reply::Reply;
 use crate::http::session::{self, Found};
-use crate::plugins::jwt::JwtIssuer;
 
 /// Cookie `{prefix}.convex_jwt`: the current token for server-side rendering (not signed).
 pub const COOKIE: &str = "convex_jwt";
 
-fn issuer(state: &AppState) -> Result<&JwtIssuer> {
-    state.auth.convex.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", "Convex profile is disabled"))
+fn issuer(plugin: &JwtPlugin) -> Result<&JwtIssuer> {
+    plugin.convex.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", "Convex profile is disabled"))
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
+type Jwt = Extension<Arc<JwtPlugin>>;
+
+pub async fn token(State(state): State<AppState>, Extension(plugin): Jwt, headers: HeaderMap) -> Result<Reply> {
     let cur = session::require(&state, &headers).await?;
-    let convex = issuer(&state)?;
+    let convex = issuer(&plugin)?;
     let token = convex.for_session(&state.auth, &cur.user, cur.session.id()).await?;
     let cookie = state.cookies.set(COOKIE, &token, Some(convex.expiration));
     Ok(Reply::json(json!({ "token": token })).cookies([cookie]))
 }
 
-pub async fn jwks(State(state): State<AppState>) -> Result<Reply> {
-    let keys = issuer(&state)?.jwks(&state.auth).await?;
+pub async fn jwks(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
+    let keys = issuer(&plugin)?.jwks(&state.auth).await?;
     Ok(Reply::json(keys).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
 }
 
 /// Issuer = the site URL; `jwks_uri` on the site URL too, as Convex fetches it from there.
-pub async fn openid_configuration(State(state): State<AppState>) -> Result<Reply> {
-    let convex = issuer(&state)?;
+pub async fn openid_configuration(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
+    let convex = issuer(&plugin)?;
     let api = format!("{}{}", convex.issuer, state.auth.config.base_path);
     Ok(Reply::json(convex.openid_configuration(&api, "/convex/jwks")).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
 }
@@ -45,9 +50,9 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Result<Reply
 /// `GET /.well-known/openid-configuration` at the root (outside the base path), where a relying
 /// party looks for an issuer's metadata: 302 to the Convex document (as the Convex component
 /// does), or to the JWT plugin's when Convex is off.
-pub async fn root_discovery(State(state): State<AppState>) -> Response {
+pub async fn root_discovery(State(state): State<AppState>, Extension(plugin): Jwt) -> Response {
     let auth = &state.auth;
-    let target = match (&auth.convex, &auth.jwt) {
+    let target = match (&plugin.convex, &plugin.jwt) {
         (Some(c), _) => format!("{}{}/convex/.well-known/openid-configuration", c.issuer, auth.config.base_path),
         (None, Some(_)) => format!("{}/.well-known/openid-configuration", auth.api_url()),
         (None, None) => return crate::http::error::empty_404(),
@@ -74,7 +79,7 @@ fn issues_cookie(path: &str) -> bool {
 /// The `convex_jwt` cookie: set whenever a response leaves a session (sign-in, sign-up,
 /// callbacks, get-session with a session), cleared on sign-out, delete-user and a get-session
 /// without one.
-pub async fn cookie(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn cookie(State((state, plugin)): State<(AppState, Arc<JwtPlugin>)>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let get_session = path.starts_with("/get-session");
     let clears = path.starts_with("/sign-out") || path.starts_with("/delete-user");
@@ -93,7 +98,7 @@ pub async fn cookie(State(state): State<AppState>, req: Request, next: Next) -> 
             .filter_map(|v| v.to_str().ok())
             .find_map(|c| state.cookies.session_value_in(c))
             .and_then(|signed| state.auth.signer.verify(&signed).map(str::to_string));
-        match cookie_line(&state, &headers, new_token, &path).await {
+        match cookie_line(&state, &plugin, &headers, new_token, &path).await {
             Ok(line) => line,
             Err(e) => {
                 tracing::warn!(error = %e.message, "convex_jwt cookie not issued");
@@ -111,11 +116,12 @@ pub async fn cookie(State(state): State<AppState>, req: Request, next: Next) -> 
 /// update-session) the request's own.
 async fn cookie_line(
     state: &AppState,
+    plugin: &JwtPlugin,
     req: &HeaderMap,
     new_token: Option<String>,
     path: &str,
 ) -> Result<Option<String>> {
-    let convex = issuer(state)?;
+    let convex = issuer(plugin)?;
     let get_session = path.starts_with("/get-session");
     let active = match new_token {
         Some(token) => match sessions::lookup(&state.auth, &token).await? {

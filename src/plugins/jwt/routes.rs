@@ -1,37 +1,42 @@
 //! `/token`, `/jwks` and the discovery document of the JWT plugin (WIRE.md §8), and the
 //! admin-key-protected key rotation.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::{JwtIssuer, JwtPlugin};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::reply::Reply;
 use crate::http::session;
-use crate::plugins::jwt::{self, JwtIssuer};
 
 /// Verifiers may cache the key set this long; a rotated key stays published far longer.
 pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
-fn issuer(state: &AppState) -> Result<&JwtIssuer> {
-    state.auth.jwt.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", "JWT plugin is disabled"))
+fn issuer(plugin: &JwtPlugin) -> Result<&JwtIssuer> {
+    plugin.jwt.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", "JWT plugin is disabled"))
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
+type Jwt = Extension<Arc<JwtPlugin>>;
+
+pub async fn token(State(state): State<AppState>, Extension(plugin): Jwt, headers: HeaderMap) -> Result<Reply> {
     let cur = session::require(&state, &headers).await?;
-    let token = issuer(&state)?.sign_user(&state.auth, &cur.user, cur.session.id()).await?;
+    let token = issuer(&plugin)?.sign_user(&state.auth, &cur.user, cur.session.id()).await?;
     Ok(Reply::json(json!({ "token": token })))
 }
 
-pub async fn jwks(State(state): State<AppState>) -> Result<Reply> {
-    let keys = issuer(&state)?.jwks(&state.auth).await?;
+pub async fn jwks(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
+    let keys = issuer(&plugin)?.jwks(&state.auth).await?;
     Ok(Reply::json(keys).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
 }
 
-pub async fn openid_configuration(State(state): State<AppState>) -> Result<Reply> {
-    let doc = issuer(&state)?.openid_configuration(&state.auth.api_url(), "/jwks");
+pub async fn openid_configuration(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
+    let doc = issuer(&plugin)?.openid_configuration(&state.auth.api_url(), "/jwks");
     Ok(Reply::json(doc).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
 }
 
@@ -53,10 +58,9 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<()> {
 
 /// `POST /keys/rotate`: new signing keys now; the old ones stay published until their
 /// tokens expire (plus the grace period).
-pub async fn rotate(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
+pub async fn rotate(State(state): State<AppState>, Extension(plugin): Jwt, headers: HeaderMap) -> Result<Reply> {
     require_admin(&state, &headers)?;
-    let ring = jwt::ring(&state.auth).ok_or_else(|| ApiError::new(404, "NOT_FOUND", "JWT plugin is disabled"))?;
-    let fresh = ring.rotate(&state.auth).await?;
+    let fresh = plugin.ring.rotate(&state.auth).await?;
     let keys: Vec<_> = fresh.iter().map(|(kid, alg)| json!({"kid": kid, "alg": alg.name()})).collect();
     Ok(Reply::json(json!({ "keys": keys })))
 }

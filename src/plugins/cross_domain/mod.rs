@@ -3,13 +3,111 @@
 //! A redirect that signs in (a social callback, a verification link) cannot hand its cookie
 //! to the SPA, so it carries `?ott=`, a one-time token the SPA exchanges for the session.
 
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use chrono::Duration;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Auth;
+use crate::config::Section;
 use crate::crypto::random_id;
 use crate::error::Result;
+use crate::http::{AppState, Plugin, write};
 use crate::store::{Record, now};
+
+/// `[plugins] cross_domain_site_url = "https://app.example"`: the SPA's origin. Set, the
+/// plugin is on: the origin is trusted and emailed links land there by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CrossDomainConfig(pub Option<String>);
+
+impl Section for CrossDomainConfig {
+    const KEY: &'static str = "plugins.cross_domain_site_url";
+}
+
+pub struct CrossDomain {
+    site_url: String,
+}
+
+impl CrossDomain {
+    pub fn new(site_url: String) -> Self {
+        Self { site_url }
+    }
+}
+
+impl Plugin for CrossDomain {
+    fn id(&self) -> &'static str {
+        "cross-domain"
+    }
+
+    fn trusted_origins(&self) -> Vec<String> {
+        vec![self.site_url.clone()]
+    }
+
+    fn site_url(&self) -> Option<String> {
+        Some(self.site_url.clone())
+    }
+
+    fn exposed_headers(&self) -> &'static [&'static str] {
+        &[RESPONSE_HEADER]
+    }
+
+    fn routes(self: Arc<Self>, state: &AppState) -> Router<AppState> {
+        Router::new().route("/cross-domain/one-time-token/verify", write(state, routes::verify_one_time_token))
+    }
+
+    fn wrap(self: Arc<Self>, state: &AppState, api: Router<AppState>) -> Router<AppState> {
+        api.layer(middleware::from_fn_with_state(state.clone(), exchange))
+    }
+}
+
+/// Cookies in `Better-Auth-Cookie` on the way in; the session handed over by `?ott=` on a
+/// redirect that signs in, and every `Set-Cookie` moved into one header on the way out.
+async fn exchange(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let absorbed = absorb_request_cookies(req.headers_mut());
+    let path = req.uri().path().to_string();
+    let mut res = next.run(req).await;
+    if res.status().is_redirection() && hands_over_session(&path) {
+        hand_over_session(&state, &mut res).await;
+    }
+    if absorbed {
+        move_set_cookies(res.headers_mut());
+    }
+    res
+}
+
+/// A redirect that set a session cookie also carries `?ott=` for the SPA.
+async fn hand_over_session(state: &AppState, res: &mut Response) {
+    let h = res.headers();
+    let signed = h
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| state.cookies.session_value_in(c));
+    let Some(token) = signed.as_deref().and_then(|s| state.auth.signer.verify(s)) else { return };
+    let Some(location) = h.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string) else { return };
+    // The one-time token is a session: it never travels to a place that is not trusted.
+    if !state.auth.origins.is_trusted_url(&location) {
+        tracing::warn!("cross-domain: no one-time token for an untrusted redirect");
+        return;
+    }
+    match issue_one_time_token(&state.auth, token).await {
+        Ok(ott) => {
+            if let Ok(v) = HeaderValue::from_str(&with_ott(&location, &ott)) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+        }
+        // The session cookie is still set on this origin; only the SPA's copy is missing.
+        Err(e) => tracing::error!(error = %e, "cross-domain: one-time token not stored"),
+    }
+}
 
 pub const REQUEST_HEADER: &str = "better-auth-cookie";
 pub const RESPONSE_HEADER: &str = "set-better-auth-cookie";

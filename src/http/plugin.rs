@@ -1,0 +1,140 @@
+//! The extension points the core calls, and nothing else: a plugin (one folder under
+//! `src/plugins/`, registered in `plugins::registry`) implements the ones it needs; every
+//! method has a pass-through default.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::HeaderMap;
+use axum::middleware;
+use axum::routing::{MethodRouter, post};
+
+use super::AppState;
+use super::reply::Reply;
+use crate::auth::{Session, User};
+use crate::error::Result;
+use crate::store::Schema;
+use crate::store::hooks::Hooks;
+
+/// A stricter rate-limit rule: requests whose path starts with `prefix` (WIRE.md §11).
+#[derive(Debug, Clone, Copy)]
+pub struct RateRule {
+    pub prefix: &'static str,
+    pub window_secs: u64,
+    pub max: u64,
+}
+
+/// What sign-in does next for a user whose credentials checked out.
+pub enum Gate {
+    /// Something else is needed first (a second factor): this is the whole reply.
+    Challenge(Reply),
+    /// Go on and create the session; these cookies go along.
+    Proceed(Vec<String>),
+}
+
+/// Work a plugin runs beside the server (a delivery worker); stopped on shutdown.
+#[async_trait]
+pub trait Background: Send {
+    async fn stop(self: Box<Self>);
+}
+
+#[async_trait]
+pub trait Plugin: std::any::Any + Send + Sync {
+    /// The plugin's id, as in its configuration section (`[plugins.<id>]`).
+    fn id(&self) -> &'static str;
+
+    /// Tables and fields it adds to the core schema, before `[schema]` renames them.
+    fn schema(&self, schema: &mut Schema) {
+        let _ = schema;
+    }
+
+    /// Database hooks it runs in the auth write's transaction (after the app's own).
+    fn hooks(&self) -> Option<Hooks> {
+        None
+    }
+
+    /// Origins it trusts besides the configured ones.
+    fn trusted_origins(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Where emailed links and redirects land when the client names no callback (the SPA of
+    /// the cross-domain plugin).
+    fn site_url(&self) -> Option<String> {
+        None
+    }
+
+    /// Stricter rate-limit rules for its routes.
+    fn rate_limits(&self) -> &'static [RateRule] {
+        &[]
+    }
+
+    /// Its routes under the base path; POST routes through [`write`].
+    fn routes(self: Arc<Self>, state: &AppState) -> Router<AppState> {
+        let _ = state;
+        Router::new()
+    }
+
+    /// Its routes outside the base path (the root OpenID discovery).
+    fn root_routes(self: Arc<Self>, state: &AppState) -> Router<AppState> {
+        let _ = state;
+        Router::new()
+    }
+
+    /// Wraps every route under the base path (after all routes are in): request and response
+    /// headers and cookies. Plugins wrap in registry order, the last outermost.
+    fn wrap(self: Arc<Self>, state: &AppState, api: Router<AppState>) -> Router<AppState> {
+        let _ = state;
+        api
+    }
+
+    /// Response headers a cross-origin caller may read, when present.
+    fn exposed_headers(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The session token when the request names it another way than the cookie (bearer).
+    fn session_token(&self, state: &AppState, headers: &HeaderMap) -> Option<String> {
+        let _ = (state, headers);
+        None
+    }
+
+    /// After the password (or another first factor) checked out, before the session exists.
+    async fn sign_in_gate(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        user: &User,
+        remember_me: bool,
+    ) -> Result<Gate> {
+        let _ = (state, headers, user, remember_me);
+        Ok(Gate::Proceed(Vec::new()))
+    }
+
+    /// The get-session reply for an active session (the JWT plugin's `set-auth-jwt`).
+    async fn session_reply(&self, state: &AppState, session: &Session, user: &User, reply: Reply) -> Result<Reply> {
+        let _ = (state, session, user);
+        Ok(reply)
+    }
+
+    /// Starts its background work once the server listens.
+    fn start(&self, state: &AppState) -> std::result::Result<Option<Box<dyn Background>>, String> {
+        let _ = state;
+        Ok(None)
+    }
+}
+
+/// The enabled plugins, in registry order.
+pub type Plugins = Arc<[Arc<dyn Plugin>]>;
+
+/// A POST route behind the checks every write passes before its handler
+/// ([`super::guard::checks`]); only a matched method gets there, so a wrong one stays a 404.
+pub fn write<H, T>(state: &AppState, handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).route_layer(middleware::from_fn_with_state(state.clone(), super::guard::checks))
+}
