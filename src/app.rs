@@ -177,7 +177,7 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<Arc<Auth>, Str
     let webhooks = Webhooks::from_config(&cfg.webhooks)?;
     let secret = resolve_secret(&cfg)?;
     let schema = Arc::new(schema_for(&cfg, rust_hooks.sets_app_user_id()));
-    let mut hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
+    let mut hooks = Hooks::from_config(&cfg.hooks, &schema).map_err(|e| e.to_string())?.merge(rust_hooks);
     // Last, so an event carries what the hooks before it wrote (the app's `userId`).
     if let Some(w) = &webhooks {
         hooks = hooks.merge(w.hooks());
