@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::Value;
 use super::schema::{
     Field, FieldType, IdStrategy, Model, OnDelete, Plugins, Reference, Schema, parse_date, value_from_json,
 };
+use super::{StoreError, Value};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(try_from = "RawSchema")]
@@ -41,9 +41,9 @@ struct RawSchema {
 }
 
 impl TryFrom<RawSchema> for SchemaConfig {
-    type Error = String;
+    type Error = SchemaConfigError;
 
-    fn try_from(r: RawSchema) -> Result<Self, String> {
+    fn try_from(r: RawSchema) -> Result<Self, SchemaConfigError> {
         let cfg = SchemaConfig {
             id_strategy: r.id_strategy,
             user: r.user,
@@ -110,15 +110,52 @@ pub struct ReferenceConfig {
     pub on_delete: OnDelete,
 }
 
+/// A `[schema]` mistake, naming the model and field.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaConfigError {
+    #[error("[schema] model {model}: {problem}")]
+    Model { model: &'static str, problem: ModelProblem },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelProblem {
+    #[error("model_name is empty")]
+    EmptyModelName,
+    #[error("additional field {0} is already a field of the model")]
+    AlreadyAField(String),
+    #[error("additional field {field}: {problem}")]
+    AdditionalField { field: String, problem: FieldProblem },
+    #[error("fields: {0} is not a field of the model")]
+    UnknownField(String),
+    #[error("fields: the column of {0} is empty")]
+    EmptyColumn(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FieldProblem {
+    #[error("{0:?} is not a date-time with a time zone")]
+    NotADateTime(String),
+    #[error("element {index} of the default is not a {expected}")]
+    ElementNotA { index: usize, expected: &'static str },
+    #[error("the default is not a {0}")]
+    DefaultNotA(&'static str),
+    #[error("required with input = false needs a default")]
+    RequiredWithoutDefault,
+    #[error("references an unknown model {0}")]
+    UnknownReference(String),
+}
+
 /// A configured default as a stored value. TOML date-times reach here as figment's
 /// `{"$__toml_private_datetime": "…"}`.
-fn default_value(ty: FieldType, v: &Json) -> Result<Value, String> {
+fn default_value(ty: FieldType, v: &Json) -> Result<Value, FieldProblem> {
     if let (FieldType::Date, Some(s)) = (ty, v.get("$__toml_private_datetime").and_then(Json::as_str)) {
-        return parse_date(s).map(Value::Date).ok_or_else(|| format!("{s:?} is not a date-time with a time zone"));
+        return parse_date(s).map(Value::Date).ok_or_else(|| FieldProblem::NotADateTime(s.to_string()));
     }
     value_from_json(ty, v).map_err(|m| match m.index {
-        Some(i) => format!("element {i} of the default is not a {}", m.expected),
-        None => format!("the default is not a {}", m.expected),
+        Some(index) => FieldProblem::ElementNotA { index, expected: m.expected },
+        None => FieldProblem::DefaultNotA(m.expected),
     })
 }
 
@@ -135,34 +172,34 @@ impl SchemaConfig {
         ]
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), SchemaConfigError> {
         // Every table any plugin may add: renames are checked against the widest schema.
         let full = Schema::better_auth(Plugins { jwt: true, two_factor: true });
         for (name, mc) in self.models() {
-            let model = full.model(name).map_err(|e| e.to_string())?;
-            mc.check(model, &full).map_err(|e| format!("[schema] model {name}: {e}"))?;
+            let model = full.model(name)?;
+            mc.check(model, &full).map_err(|problem| SchemaConfigError::Model { model: name, problem })?;
         }
         Ok(())
     }
 }
 
 impl ModelConfig {
-    fn check(&self, model: &Model, full: &Schema) -> Result<(), String> {
+    fn check(&self, model: &Model, full: &Schema) -> Result<(), ModelProblem> {
         if self.model_name.as_deref().is_some_and(str::is_empty) {
-            return Err("model_name is empty".into());
+            return Err(ModelProblem::EmptyModelName);
         }
         for (name, fc) in &self.additional_fields {
             if model.field(name).is_ok() {
-                return Err(format!("additional field {name} is already a field of the model"));
+                return Err(ModelProblem::AlreadyAField(name.clone()));
             }
-            fc.check(full).map_err(|e| format!("additional field {name}: {e}"))?;
+            fc.check(full).map_err(|problem| ModelProblem::AdditionalField { field: name.clone(), problem })?;
         }
         for (logical, column) in &self.fields {
             if model.field(logical).is_err() && !self.additional_fields.contains_key(logical) {
-                return Err(format!("fields: {logical} is not a field of the model"));
+                return Err(ModelProblem::UnknownField(logical.clone()));
             }
             if column.is_empty() {
-                return Err(format!("fields: the column of {logical} is empty"));
+                return Err(ModelProblem::EmptyColumn(logical.clone()));
             }
         }
         Ok(())
@@ -182,15 +219,15 @@ impl ModelConfig {
 }
 
 impl FieldConfig {
-    fn check(&self, full: &Schema) -> Result<(), String> {
+    fn check(&self, full: &Schema) -> Result<(), FieldProblem> {
         if let Some(d) = &self.default {
             default_value(self.ty, d)?;
         }
         if self.required && !self.input && self.default.is_none() {
-            return Err("required with input = false needs a default".into());
+            return Err(FieldProblem::RequiredWithoutDefault);
         }
         if let Some(r) = &self.references {
-            full.model(&r.model).map_err(|_| format!("references an unknown model {}", r.model))?;
+            full.model(&r.model).map_err(|_| FieldProblem::UnknownReference(r.model.clone()))?;
         }
         Ok(())
     }

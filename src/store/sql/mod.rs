@@ -3,6 +3,7 @@
 //! way Better Auth stores them on each dialect (WIRE.md §15.2, §15.5): ISO-8601 text and 0/1 on
 //! SQLite; native timestamps and booleans on PostgreSQL and MySQL.
 
+mod decode;
 mod exec;
 #[doc(hidden)]
 pub mod named;
