@@ -268,3 +268,66 @@ impl<L: Layer> Transaction for Layered<L, InTx<L>> {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::store::schema::Plugins;
+    use crate::store::sql::{SqlStore, open};
+    use crate::store::{Schema, migrate, now};
+
+    /// A layer in a few lines: counts creates, and the transactions that committed.
+    #[derive(Default)]
+    struct Count {
+        creates: AtomicUsize,
+        commits: AtomicUsize,
+    }
+
+    impl Layer for Count {
+        type State = ();
+
+        async fn begin(&self, _: &dyn Ops, _: &Intent) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn committed(&self, _: &dyn Adapter, _: (), ok: bool) {
+            if ok {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        async fn create(&self, cx: Cx<'_, ()>, m: &str, d: Record) -> StoreResult<Record> {
+            self.creates.fetch_add(1, Ordering::Relaxed);
+            cx.ops.create(m, d).await
+        }
+    }
+
+    fn user(id: &str) -> Record {
+        Record::new()
+            .with("id", id)
+            .with("name", "N")
+            .with("email", format!("{id}@x.io"))
+            .with("emailVerified", false)
+            .with("createdAt", now())
+            .with("updatedAt", now())
+    }
+
+    #[tokio::test]
+    async fn a_layer_sees_the_store_and_its_transactions_and_passes_the_rest_through() {
+        let pool = open("sqlite::memory:").await.unwrap();
+        let schema = Arc::new(Schema::better_auth(Plugins::default()));
+        migrate::migrate(&pool, &schema, |_| {}).await.unwrap();
+        let s = Layered::wrap(Arc::new(SqlStore::new(pool, schema)), Count::default());
+        s.create("user", user("u1")).await.unwrap();
+        let tx = s.begin().await.unwrap();
+        tx.create("user", user("u2")).await.unwrap();
+        assert_eq!(tx.count("user", &[]).await.unwrap(), 2, "reads pass through, in the transaction");
+        tx.commit().await.unwrap();
+        let tx = s.begin().await.unwrap();
+        tx.create("user", user("u3")).await.unwrap();
+        drop(tx);
+        assert_eq!(s.count("user", &[]).await.unwrap(), 2, "the dropped transaction rolled back");
+        assert_eq!(s.layer().creates.load(Ordering::Relaxed), 3);
+        assert_eq!(s.layer().commits.load(Ordering::Relaxed), 1);
+    }
+}

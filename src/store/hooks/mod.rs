@@ -100,7 +100,8 @@ pub type CommitListener = Arc<dyn Fn() + Send + Sync>;
 /// Every hook, by model and event, in registration order.
 #[derive(Clone, Default)]
 pub struct Hooks {
-    map: HashMap<(String, Event), Vec<Arc<dyn Hook>>>,
+    /// By model, then event: a lookup by `&str` allocates nothing (it runs on every write).
+    map: HashMap<String, HashMap<Event, Vec<Arc<dyn Hook>>>>,
     committed: Vec<CommitListener>,
 }
 
@@ -111,7 +112,7 @@ impl Hooks {
 
     /// Adds a hook for `model` (logical name: user, session, account, verification, …).
     pub fn on(mut self, model: &str, event: Event, hook: impl Hook + 'static) -> Self {
-        self.map.entry((model.to_string(), event)).or_default().push(Arc::new(hook));
+        self.map.entry(model.to_string()).or_default().entry(event).or_default().push(Arc::new(hook));
         self
     }
 
@@ -133,7 +134,7 @@ impl Hooks {
         let hook = Arc::new(AdoptHook { find: Arc::new(find), create });
         let on_verify = AdoptOnVerify(hook.clone());
         let mut hooks = self.on("user", Event::AfterUpdate, on_verify);
-        hooks.map.entry(("user".to_string(), Event::AfterCreate)).or_default().push(hook);
+        hooks.map.entry("user".to_string()).or_default().entry(Event::AfterCreate).or_default().push(hook);
         hooks
     }
 
@@ -161,8 +162,11 @@ impl Hooks {
 
     /// Adds the hooks of `other` after these.
     pub fn merge(mut self, other: Hooks) -> Self {
-        for (key, list) in other.map {
-            self.map.entry(key).or_default().extend(list);
+        for (model, events) in other.map {
+            let mine = self.map.entry(model).or_default();
+            for (event, list) in events {
+                mine.entry(event).or_default().extend(list);
+            }
         }
         self.committed.extend(other.committed);
         self
@@ -177,7 +181,7 @@ impl Hooks {
     }
 
     fn get(&self, model: &str, event: Event) -> &[Arc<dyn Hook>] {
-        self.map.get(&(model.to_string(), event)).map_or(&[], Vec::as_slice)
+        self.map.get(model).and_then(|events| events.get(&event)).map_or(&[], Vec::as_slice)
     }
 
     fn has(&self, model: &str, events: [Event; 2]) -> bool {
