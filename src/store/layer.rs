@@ -250,12 +250,22 @@ impl<L: Layer, S: Side<L>> Ops for Layered<L, S> {
     }
 }
 
-#[async_trait]
-impl<L: Layer> Adapter for Layered<L> {
-    async fn begin_with(&self, intent: &Intent) -> StoreResult<Box<dyn Transaction>> {
+impl<L: Layer> Layered<L> {
+    async fn open(&self, intent: &Intent) -> StoreResult<Box<dyn Transaction>> {
         let tx = self.parts.below.begin_with(intent).await?;
         let state = self.parts.layer.begin(&*tx, intent).await?;
         Ok(Box::new(Layered { parts: self.parts.clone(), side: InTx::<L> { tx, state } }))
+    }
+}
+
+// Both verbs, so a plain `begin` costs no extra boxed future.
+#[async_trait]
+impl<L: Layer> Adapter for Layered<L> {
+    async fn begin_with(&self, intent: &Intent) -> StoreResult<Box<dyn Transaction>> {
+        self.open(intent).await
+    }
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        self.open(&Intent::NONE).await
     }
 }
 

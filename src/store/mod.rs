@@ -315,7 +315,7 @@ pub trait Adapter: Ops {
     async fn begin_with(&self, intent: &Intent) -> StoreResult<Box<dyn Transaction>>;
 
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-        self.begin_with(&Intent::default()).await
+        self.begin_with(&Intent::NONE).await
     }
 }
 
@@ -335,6 +335,9 @@ pub struct Intent {
 }
 
 impl Intent {
+    /// A plain transaction.
+    pub const NONE: Intent = Intent { social_provider: None, deletes: None, adopted: None };
+
     pub fn social(provider: &str) -> Self {
         Self { social_provider: Some(provider.to_string()), ..Self::default() }
     }

@@ -373,13 +373,20 @@ impl SqlStore {
     pub fn pool(&self) -> &Pool {
         &self.exec
     }
+
+    async fn open_tx(&self) -> StoreResult<Box<dyn Transaction>> {
+        let exec = self.exec.begin().await?;
+        Ok(Box::new(SqlOps { exec, dialect: self.dialect, schema: self.schema.clone() }))
+    }
 }
 
 #[async_trait]
 impl Adapter for SqlStore {
     async fn begin_with(&self, _: &Intent) -> StoreResult<Box<dyn Transaction>> {
-        let exec = self.exec.begin().await?;
-        Ok(Box::new(SqlOps { exec, dialect: self.dialect, schema: self.schema.clone() }))
+        self.open_tx().await
+    }
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        self.open_tx().await
     }
 }
 
