@@ -97,7 +97,7 @@ fn base_schema(cfg: &Config, plugins: &Plugins, app_user_id: bool, outbox: bool)
     for p in plugins.iter() {
         p.schema(&mut schema);
     }
-    schema.configure(&cfg.schema)?;
+    schema.configure(&cfg.schema).map_err(|e| e.to_string())?;
     if app_user_id || hooks::config_sets_app_user_id(&cfg.hooks) {
         schema.add_app_user_id();
     }
@@ -215,7 +215,7 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<App, String> {
     let schema = base_schema(&cfg, &plugins, rust_hooks.sets_app_user_id(), webhooks.is_some())?;
     let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
     let schema = Arc::new(laid_out(&cfg, schema, dialect));
-    let mut hooks = Hooks::from_config(&cfg.hooks, &schema)?.merge(rust_hooks);
+    let mut hooks = Hooks::from_config(&cfg.hooks, &schema).map_err(|e| e.to_string())?.merge(rust_hooks);
     for p in plugins.iter() {
         if let Some(h) = p.hooks() {
             hooks = hooks.merge(h);

@@ -3,7 +3,7 @@
 use super::{Auth, RequestMeta, Session, User, sessions};
 use crate::crypto::password;
 use crate::error::{ApiError, Result, codes};
-use crate::store::{Ops, Record, StoreError, Value, Where, hooks, now};
+use crate::store::{Intent, Ops, Record, StoreError, Value, Where, now};
 
 pub struct SignUp {
     pub name: String,
@@ -176,12 +176,13 @@ pub async fn verify_email(auth: &Auth, user_id: &str, email: Option<&str>) -> Re
         data.set("email", normalize_email(email));
     }
     let by_id = [Where::eq("id", user_id)];
-    let tx = auth.store.begin().await?;
-    let (updated, adopted) = hooks::noting_adoption(tx.update("user", &by_id, data)).await;
-    match updated {
+    let intent = Intent::noting_adoption();
+    let tx = auth.store.begin_with(&intent).await?;
+    match tx.update("user", &by_id, data).await {
         Err(StoreError::Unique(_)) => return Err(codes::user_already_exists()),
         other => other?.ok_or_else(codes::user_not_found)?,
     };
+    let adopted = intent.was_adopted();
     let password_removed = if adopted { shut_out(&*tx, user_id).await? } else { false };
     // Read back: the hooks may have written the app's id after the update.
     let user = tx.find_one("user", &by_id).await?.map(User).ok_or_else(codes::user_not_found)?;
@@ -205,10 +206,10 @@ async fn shut_out(ops: &dyn Ops, user_id: &str) -> Result<bool> {
 
 /// Deletes the user and every row that belongs to them, in one transaction.
 pub async fn delete(auth: &Auth, user_id: &str) -> Result<()> {
-    let tx = auth.store.begin().await?;
     let user = [Where::eq("id", user_id)];
-    // The app's before_delete runs first, while the user's rows are all still there.
-    tx.before_delete("user", &user).await?;
+    // The app's before_delete runs as the transaction opens, while the user's rows are all
+    // still there.
+    let tx = auth.store.begin_with(&Intent::deleting("user", &user)).await?;
     let owned = [Where::eq("userId", user_id)];
     for model in ["session", "account", "twoFactor"] {
         if auth.schema.model(model).is_ok() {

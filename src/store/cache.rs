@@ -13,9 +13,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-
-use super::{Adapter, FindMany, Op, Ops, Record, Store, StoreResult, Transaction, Value, Where};
+use super::layer::{Cx, Layer, Layered};
+use super::{Adapter, Intent, Op, Ops, Record, Store, StoreResult, Value, Where};
 
 /// The cacheable lookups: (model, unique field).
 const KEYS: &[(&str, &str)] = &[("session", "token"), ("user", "id")];
@@ -69,172 +68,113 @@ impl Shared {
     }
 }
 
-pub struct CachedStore {
-    inner: Store,
-    shared: std::sync::Arc<Shared>,
+/// The cache as a [`Layer`]; in a transaction it remembers the models written, to invalidate
+/// them again at commit (a reader may have cached the old row between the write and the commit).
+pub struct Cache {
+    shared: Shared,
 }
+
+/// The adapter with the cache in front.
+pub type CachedStore = Layered<Cache>;
 
 impl CachedStore {
     pub fn new(inner: Store, ttl: Duration) -> Self {
         let generations = KEYS.iter().map(|(m, _)| (*m, AtomicU64::new(0))).collect();
         let shared = Shared { ttl, generations, entries: Mutex::new(HashMap::new()) };
-        Self { inner, shared: std::sync::Arc::new(shared) }
+        Layered::wrap(inner, Cache { shared })
     }
 }
 
-/// A cached lookup on the store (never inside a transaction).
-async fn find_one(shared: &Shared, ops: &dyn Ops, model: &str, filter: &[Where]) -> StoreResult<Option<Record>> {
-    let Some(key) = Shared::key(model, filter) else {
-        return ops.find_one(model, filter).await;
-    };
-    if let Some(hit) = shared.get(&key) {
-        return Ok(Some(hit));
-    }
-    // Read the generation before the database: a write racing with this read bumps it, and
-    // the entry is then born stale instead of wrongly fresh.
-    let generation = shared.generation(model);
-    let found = ops.find_one(model, filter).await?;
-    if let Some(rec) = &found {
-        shared.put(key, rec.clone(), generation);
-    }
-    Ok(found)
-}
+type Written = Mutex<Vec<&'static str>>;
 
-/// The cached models a write to `model` may change: the model itself, or all of them when the
-/// write runs hooks (a session's after-create hook may update the user's row, in SQL that
-/// names no model).
-fn written(ops: &dyn Ops, model: &str) -> Vec<&'static str> {
-    let hooked = ops.hooked(model);
-    KEYS.iter().map(|(m, _)| *m).filter(|m| hooked || *m == model).collect()
-}
-
-/// Implements the verbs for a type with `ops()`, `lookup()`, `invalidate()` and `on_write()`
-/// (which invalidates what [`written`] names).
-macro_rules! cached_ops {
-    ($ty:ty) => {
-        #[async_trait]
-        impl Ops for $ty {
-            async fn create(&self, m: &str, d: Record) -> StoreResult<Record> {
-                let r = self.ops().create(m, d).await;
-                // The new row is not cached yet, but its hooks may have written cached rows.
-                if self.ops().hooked(m) {
-                    self.on_write(m);
-                }
-                r
-            }
-            async fn find_one(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
-                self.lookup(m, w).await
-            }
-            async fn find_many(&self, m: &str, w: &[Where], o: FindMany) -> StoreResult<Vec<Record>> {
-                self.ops().find_many(m, w, o).await
-            }
-            async fn count(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
-                self.ops().count(m, w).await
-            }
-            async fn update(&self, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
-                self.on_write(m);
-                let r = self.ops().update(m, w, d).await;
-                self.on_write(m);
-                r
-            }
-            async fn update_many(&self, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
-                self.on_write(m);
-                let r = self.ops().update_many(m, w, d).await;
-                self.on_write(m);
-                r
-            }
-            async fn delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
-                self.on_write(m);
-                let r = self.ops().delete(m, w).await;
-                self.on_write(m);
-                r
-            }
-            async fn delete_many(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
-                self.on_write(m);
-                let r = self.ops().delete_many(m, w).await;
-                self.on_write(m);
-                r
-            }
-            async fn before_delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
-                self.ops().before_delete(m, w).await
-            }
-            async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
-                // Raw SQL may touch any cached row.
-                let r = self.ops().sql(q, p).await;
-                KEYS.iter().for_each(|(m, _)| self.invalidate(m));
-                r
-            }
-            async fn find_for_update(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
-                self.ops().find_for_update(m, w).await
-            }
-            fn hooked(&self, m: &str) -> bool {
-                self.ops().hooked(m)
-            }
-        }
-    };
-}
-
-impl CachedStore {
-    fn ops(&self) -> &dyn Ops {
-        &*self.inner
-    }
-    async fn lookup(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
-        find_one(&self.shared, &*self.inner, m, w).await
-    }
-    fn invalidate(&self, m: &str) {
-        self.shared.invalidate(m)
-    }
-    fn on_write(&self, m: &str) {
-        written(self.ops(), m).into_iter().for_each(|m| self.invalidate(m))
-    }
-}
-
-cached_ops!(CachedStore);
-
-#[async_trait]
-impl Adapter for CachedStore {
-    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-        let tx = self.inner.begin().await?;
-        Ok(Box::new(CachedTx { tx, shared: self.shared.clone(), written: Mutex::new(Vec::new()) }))
-    }
-}
-
-/// A transaction that remembers what it wrote, to invalidate those models again at commit
-/// (a reader may have cached the old row between the write and the commit).
-struct CachedTx {
-    tx: Box<dyn Transaction>,
-    shared: std::sync::Arc<Shared>,
-    written: Mutex<Vec<String>>,
-}
-
-impl CachedTx {
-    fn ops(&self) -> &dyn Ops {
-        &*self.tx
-    }
-    /// Reads inside a transaction bypass the cache: they may see rows that never commit.
-    async fn lookup(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
-        self.tx.find_one(m, w).await
-    }
-    fn invalidate(&self, model: &str) {
+impl Cache {
+    fn invalidate(&self, cx: Cx<'_, Written>, model: &'static str) {
         self.shared.invalidate(model);
-        self.written.lock().unwrap_or_else(|p| p.into_inner()).push(model.to_string());
+        if let Some(written) = cx.state() {
+            written.lock().unwrap_or_else(|p| p.into_inner()).push(model);
+        }
     }
-    fn on_write(&self, m: &str) {
-        written(self.ops(), m).into_iter().for_each(|m| self.invalidate(m))
+
+    /// Invalidates the cached models a write to `model` may change: the model itself, or all
+    /// of them when the write runs hooks (a session's after-create hook may update the user's
+    /// row, in SQL that names no model).
+    fn on_write(&self, cx: Cx<'_, Written>, model: &str) {
+        let hooked = cx.ops.hooked(model);
+        for (m, _) in KEYS.iter().filter(|(m, _)| hooked || *m == model) {
+            self.invalidate(cx, m);
+        }
+    }
+
+    /// A cached lookup on the store. Reads inside a transaction bypass the cache: they may see
+    /// rows that never commit.
+    async fn lookup(&self, cx: Cx<'_, Written>, model: &str, filter: &[Where]) -> StoreResult<Option<Record>> {
+        let (Some(key), None) = (Shared::key(model, filter), cx.state()) else {
+            return cx.ops.find_one(model, filter).await;
+        };
+        if let Some(hit) = self.shared.get(&key) {
+            return Ok(Some(hit));
+        }
+        // Read the generation before the database: a write racing with this read bumps it, and
+        // the entry is then born stale instead of wrongly fresh.
+        let generation = self.shared.generation(model);
+        let found = cx.ops.find_one(model, filter).await?;
+        if let Some(rec) = &found {
+            self.shared.put(key, rec.clone(), generation);
+        }
+        Ok(found)
     }
 }
 
-cached_ops!(CachedTx);
+/// Update and delete invalidate before and after the write.
+macro_rules! around {
+    ($self:ident, $cx:ident, $m:ident, $write:expr) => {{
+        $self.on_write($cx, $m);
+        let r = $write.await;
+        $self.on_write($cx, $m);
+        r
+    }};
+}
 
-#[async_trait]
-impl Transaction for CachedTx {
-    async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let this = *self;
-        let written = this.written.into_inner().unwrap_or_else(|p| p.into_inner());
-        let r = this.tx.commit().await;
-        for m in written {
-            this.shared.invalidate(&m);
+impl Layer for Cache {
+    type State = Written;
+
+    async fn begin(&self, _: &dyn Ops, _: &Intent) -> StoreResult<Written> {
+        Ok(Mutex::new(Vec::new()))
+    }
+
+    async fn committed(&self, _: &dyn Adapter, written: Written, _: bool) {
+        for m in written.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            self.shared.invalidate(m);
         }
+    }
+
+    async fn create(&self, cx: Cx<'_, Written>, m: &str, d: Record) -> StoreResult<Record> {
+        let r = cx.ops.create(m, d).await;
+        // The new row is not cached yet, but its hooks may have written cached rows.
+        if cx.ops.hooked(m) {
+            self.on_write(cx, m);
+        }
+        r
+    }
+    async fn find_one(&self, cx: Cx<'_, Written>, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
+        self.lookup(cx, m, w).await
+    }
+    async fn update(&self, cx: Cx<'_, Written>, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
+        around!(self, cx, m, cx.ops.update(m, w, d))
+    }
+    async fn update_many(&self, cx: Cx<'_, Written>, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
+        around!(self, cx, m, cx.ops.update_many(m, w, d))
+    }
+    async fn delete(&self, cx: Cx<'_, Written>, m: &str, w: &[Where]) -> StoreResult<()> {
+        around!(self, cx, m, cx.ops.delete(m, w))
+    }
+    async fn delete_many(&self, cx: Cx<'_, Written>, m: &str, w: &[Where]) -> StoreResult<u64> {
+        around!(self, cx, m, cx.ops.delete_many(m, w))
+    }
+    async fn sql(&self, cx: Cx<'_, Written>, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
+        // Raw SQL may touch any cached row.
+        let r = cx.ops.sql(q, p).await;
+        KEYS.iter().for_each(|(m, _)| self.invalidate(cx, m));
         r
     }
 }

@@ -7,18 +7,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value as Json, json};
 
+use super::layer::{Cx, Layer, Layered};
 use super::record_json;
 use super::secondary::SecondaryStorage;
-use super::{Adapter, FindMany, Ops, Record, Schema, Store, StoreResult, Transaction, Value, Where};
-
-pub struct MirroredStore {
-    inner: Store,
-    mirror: Mirror,
-}
+use super::{Adapter, FindMany, Intent, Ops, Record, Schema, Store, StoreResult, Value, Where};
 
 #[derive(Clone)]
 pub struct Mirror {
@@ -177,177 +172,113 @@ async fn sessions_of(ops: &dyn Ops, user_ids: Vec<Value>) -> StoreResult<Vec<Rec
     ops.find_many("session", &[Where::is_in("userId", user_ids)], FindMany::default()).await
 }
 
-impl Mirror {}
-
-impl MirroredStore {
-    pub fn new(inner: Store, mirror: Mirror) -> Self {
-        Self { inner, mirror }
-    }
-
-    async fn publish_created(&self, session: &Record) -> StoreResult<()> {
-        let user = self.inner.find_one("user", &[Where::eq("id", session.string("userId"))]).await?;
-        match user {
-            Some(u) => self.mirror.put(session, &u).await,
-            None => Ok(()),
-        }
-    }
-}
-
-/// The verbs for a type with `ops()`, `on_create()`, `before_write()` and `after_write()`:
-/// update and delete remove what they touch from secondary storage, before and after.
-macro_rules! mirrored_ops {
-    ($ty:ty) => {
-        #[async_trait]
-        impl Ops for $ty {
-            async fn create(&self, m: &str, d: Record) -> StoreResult<Record> {
-                self.on_create(m, d).await
-            }
-            async fn update(&self, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
-                let affected = self.before_write(m, w).await?;
-                let r = self.ops().update(m, w, d).await?;
-                self.after_write(affected).await?;
-                Ok(r)
-            }
-            async fn update_many(&self, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
-                let affected = self.before_write(m, w).await?;
-                let r = self.ops().update_many(m, w, d).await?;
-                self.after_write(affected).await?;
-                Ok(r)
-            }
-            async fn delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
-                let affected = self.before_write(m, w).await?;
-                self.ops().delete(m, w).await?;
-                self.after_write(affected).await
-            }
-            async fn delete_many(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
-                let affected = self.before_write(m, w).await?;
-                let r = self.ops().delete_many(m, w).await?;
-                self.after_write(affected).await?;
-                Ok(r)
-            }
-            async fn find_one(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
-                self.ops().find_one(m, w).await
-            }
-            async fn find_many(&self, m: &str, w: &[Where], o: FindMany) -> StoreResult<Vec<Record>> {
-                self.ops().find_many(m, w, o).await
-            }
-            async fn count(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
-                self.ops().count(m, w).await
-            }
-            async fn before_delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
-                self.ops().before_delete(m, w).await
-            }
-            async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
-                self.ops().sql(q, p).await
-            }
-            async fn find_for_update(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
-                self.ops().find_for_update(m, w).await
-            }
-            fn hooked(&self, m: &str) -> bool {
-                self.ops().hooked(m)
-            }
-        }
-    };
-}
-
-impl MirroredStore {
-    fn ops(&self) -> &dyn Ops {
-        &*self.inner
-    }
-    async fn before_write(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
-        self.mirror.withdraw_affected(self.ops(), m, w).await
-    }
-    async fn after_write(&self, affected: Vec<Record>) -> StoreResult<()> {
-        // A reader may have republished the old row between our removal and the write. The
-        // write itself is done: a failure here is logged, not reported as the write's.
-        logged("forget after write", self.mirror.forget(&affected).await);
-        Ok(())
-    }
-}
-
-impl MirroredStore {
-    async fn on_create(&self, m: &str, d: Record) -> StoreResult<Record> {
-        let created = self.inner.create(m, d).await?;
-        if m == "session" {
-            // `created` is the row as committed, hooks' writes included (HookedStore re-reads
-            // it). Not published is only slower: the first lookup reads the database.
-            let withdrawn = self.mirror.withdraw_after_create(self.ops(), &created).await;
-            logged("forget after hooks", withdrawn.map(|_| ()));
-            logged("publish session", self.publish_created(&created).await);
-        }
-        Ok(created)
-    }
-}
-
-mirrored_ops!(MirroredStore);
-
-#[async_trait]
-impl Adapter for MirroredStore {
-    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-        Ok(Box::new(MirroredTx {
-            tx: self.inner.begin().await?,
-            outer: self.inner.clone(),
-            mirror: self.mirror.clone(),
-            created: Mutex::new(Vec::new()),
-            removed: Mutex::new(Vec::new()),
-        }))
-    }
-}
-
-struct MirroredTx {
-    tx: Box<dyn Transaction>,
-    outer: Store,
-    mirror: Mirror,
+/// Sessions mirrored as a [`Layer`]. In a transaction it keeps the sessions removed (removed
+/// again after commit) and created (published after commit).
+#[derive(Default)]
+pub struct Pending {
     created: Mutex<Vec<Record>>,
     removed: Mutex<Vec<Record>>,
 }
 
-impl MirroredTx {
-    fn ops(&self) -> &dyn Ops {
-        &*self.tx
-    }
-    async fn before_write(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
-        self.mirror.withdraw_affected(self.ops(), m, w).await
-    }
-    async fn after_write(&self, affected: Vec<Record>) -> StoreResult<()> {
-        self.removed.lock().unwrap_or_else(|p| p.into_inner()).extend(affected);
-        Ok(())
+/// The adapter with sessions mirrored into secondary storage.
+pub type MirroredStore = Layered<Mirror>;
+
+impl MirroredStore {
+    pub fn new(inner: Store, mirror: Mirror) -> Self {
+        Layered::wrap(inner, mirror)
     }
 }
 
-impl MirroredTx {
-    async fn on_create(&self, m: &str, d: Record) -> StoreResult<Record> {
-        let created = self.tx.create(m, d).await?;
-        if m == "session" {
-            let withdrawn = self.mirror.withdraw_after_create(self.ops(), &created).await?;
-            self.after_write(withdrawn).await?;
-            self.created.lock().unwrap_or_else(|p| p.into_inner()).push(created.clone());
+fn taken(list: Mutex<Vec<Record>>) -> Vec<Record> {
+    list.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Mirror {
+    async fn publish_created(&self, ops: &dyn Ops, session: &Record) -> StoreResult<()> {
+        match ops.find_one("user", &[Where::eq("id", session.string("userId"))]).await? {
+            Some(u) => self.put(session, &u).await,
+            None => Ok(()),
         }
-        Ok(created)
+    }
+
+    /// After a write: on the store the sessions go again at once (a reader may have
+    /// republished the old row between our removal and the write); in a transaction, after
+    /// commit. The write itself is done: a failure here is logged, not reported as the write's.
+    async fn after_write(&self, cx: Cx<'_, Pending>, affected: Vec<Record>) {
+        match cx.state() {
+            Some(p) => p.removed.lock().unwrap_or_else(|p| p.into_inner()).extend(affected),
+            None => logged("forget after write", self.forget(&affected).await),
+        }
     }
 }
 
-mirrored_ops!(MirroredTx);
+/// Update and delete remove what they touch from secondary storage, before and after.
+macro_rules! around {
+    ($self:ident, $cx:ident, $m:ident, $w:ident, $write:expr) => {{
+        let affected = $self.withdraw_affected($cx.ops, $m, $w).await?;
+        let r = $write.await?;
+        $self.after_write($cx, affected).await;
+        Ok(r)
+    }};
+}
 
-#[async_trait]
-impl Transaction for MirroredTx {
-    async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let this = *self;
-        this.tx.commit().await?;
+impl Layer for Mirror {
+    type State = Pending;
+
+    async fn begin(&self, _: &dyn Ops, _: &Intent) -> StoreResult<Pending> {
+        Ok(Pending::default())
+    }
+
+    async fn committed(&self, store: &dyn Adapter, pending: Pending, ok: bool) {
+        if !ok {
+            return;
+        }
         // Committed: what follows is logged on failure, never reported as the commit's.
-        let removed = this.removed.into_inner().unwrap_or_else(|p| p.into_inner());
-        logged("forget after commit", this.mirror.forget(&removed).await);
-        let mut created = this.created.into_inner().unwrap_or_else(|p| p.into_inner());
+        let removed = taken(pending.removed);
+        logged("forget after commit", self.forget(&removed).await);
+        let mut created = taken(pending.created);
         // A session written again later in the transaction (or whose user was) is not
         // published as first created: the first lookup reads it as committed.
         created.retain(|s| !removed.iter().any(|r| r.get("id") == s.get("id")));
         for s in created {
-            let user = this.outer.find_one("user", &[Where::eq("id", s.string("userId"))]).await;
-            if let Ok(Some(u)) = user {
-                logged("publish session", this.mirror.put(&s, &u).await);
+            if let Ok(Some(u)) = store.find_one("user", &[Where::eq("id", s.string("userId"))]).await {
+                logged("publish session", self.put(&s, &u).await);
             }
         }
-        Ok(())
+    }
+
+    async fn create(&self, cx: Cx<'_, Pending>, m: &str, d: Record) -> StoreResult<Record> {
+        let created = cx.ops.create(m, d).await?;
+        if m != "session" {
+            return Ok(created);
+        }
+        // `created` is the row as committed, hooks' writes included (the hooks layer re-reads
+        // it). Not published is only slower: the first lookup reads the database.
+        match cx.state() {
+            Some(pending) => {
+                let withdrawn = self.withdraw_after_create(cx.ops, &created).await?;
+                self.after_write(cx, withdrawn).await;
+                pending.created.lock().unwrap_or_else(|p| p.into_inner()).push(created.clone());
+            }
+            None => {
+                let withdrawn = self.withdraw_after_create(cx.ops, &created).await;
+                logged("forget after hooks", withdrawn.map(|_| ()));
+                logged("publish session", self.publish_created(cx.ops, &created).await);
+            }
+        }
+        Ok(created)
+    }
+    async fn update(&self, cx: Cx<'_, Pending>, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
+        around!(self, cx, m, w, cx.ops.update(m, w, d))
+    }
+    async fn update_many(&self, cx: Cx<'_, Pending>, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
+        around!(self, cx, m, w, cx.ops.update_many(m, w, d))
+    }
+    async fn delete(&self, cx: Cx<'_, Pending>, m: &str, w: &[Where]) -> StoreResult<()> {
+        around!(self, cx, m, w, cx.ops.delete(m, w))
+    }
+    async fn delete_many(&self, cx: Cx<'_, Pending>, m: &str, w: &[Where]) -> StoreResult<u64> {
+        around!(self, cx, m, w, cx.ops.delete_many(m, w))
     }
 }
 

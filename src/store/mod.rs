@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod hooks;
+pub mod layer;
 pub mod migrate;
 pub mod mirror;
 pub mod schema;
@@ -12,6 +13,7 @@ pub mod secondary;
 pub mod sql;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -285,13 +287,6 @@ pub trait Ops: Send + Sync {
         let _ = (sql, params);
         Err(StoreError::Database("this store does not run SQL".into()))
     }
-    /// Runs the before-delete hooks of the rows `filter` matches, ahead of deleting the rows
-    /// that belong to them: a user's before_delete still sees the user's sessions and
-    /// accounts. The delete itself then skips them. Without hooks there is nothing to run.
-    async fn before_delete(&self, model: &str, filter: &[Where]) -> StoreResult<()> {
-        let _ = (model, filter);
-        Ok(())
-    }
     /// The rows `filter` matches, locked until the transaction ends (`SELECT … FOR UPDATE`):
     /// a concurrent conditional update waits, then no longer matches, so a write that names
     /// the rows found stays one compare-and-set. SQLite transactions take the write lock at
@@ -316,7 +311,55 @@ pub trait Transaction: Ops {
 
 #[async_trait]
 pub trait Adapter: Ops {
-    async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
+    /// Opens a transaction for `intent`, which every layer sees.
+    async fn begin_with(&self, intent: &Intent) -> StoreResult<Box<dyn Transaction>>;
+
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        self.begin_with(&Intent::NONE).await
+    }
+}
+
+/// What a transaction is opened for, told explicitly to the layers that act on it (the
+/// hooks); a plain `begin()` has none of it.
+#[derive(Debug, Clone, Default)]
+pub struct Intent {
+    /// Social sign-in with this provider writes: the adoption policy refuses to adopt an app
+    /// user for an email the provider did not verify.
+    pub social_provider: Option<String>,
+    /// The rows of a model this transaction deletes together with the rows that belong to
+    /// them: their before_delete hooks run as it opens, while all of those rows are there.
+    pub deletes: Option<(String, Vec<Where>)>,
+    /// Set when a write of the transaction adopted an existing app user (a verified email):
+    /// the caller then shuts out whoever held the account before.
+    pub adopted: Option<Arc<AtomicBool>>,
+}
+
+impl Intent {
+    /// A plain transaction.
+    pub const NONE: Intent = Intent { social_provider: None, deletes: None, adopted: None };
+
+    pub fn social(provider: &str) -> Self {
+        Self { social_provider: Some(provider.to_string()), ..Self::default() }
+    }
+
+    pub fn deleting(model: &str, filter: &[Where]) -> Self {
+        Self { deletes: Some((model.to_string(), filter.to_vec())), ..Self::default() }
+    }
+
+    /// Whether a write reported an adoption ([`Intent::adopted`]).
+    pub fn noting_adoption() -> Self {
+        Self { adopted: Some(Arc::default()), ..Self::default() }
+    }
+
+    pub fn was_adopted(&self) -> bool {
+        self.adopted.as_ref().is_some_and(|a| a.load(Ordering::Relaxed))
+    }
+
+    pub fn note_adopted(&self) {
+        if let Some(a) = &self.adopted {
+            a.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 pub type Store = Arc<dyn Adapter>;

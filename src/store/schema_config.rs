@@ -48,9 +48,9 @@ fn logical_name(key: &str) -> String {
 }
 
 impl TryFrom<RawSchema> for SchemaConfig {
-    type Error = String;
+    type Error = SchemaConfigError;
 
-    fn try_from(r: RawSchema) -> Result<Self, String> {
+    fn try_from(r: RawSchema) -> Result<Self, SchemaConfigError> {
         let models = r.models.into_iter().map(|(k, v)| (logical_name(&k), v)).collect();
         let cfg = SchemaConfig { id_strategy: r.id_strategy, models };
         cfg.check()?;
@@ -110,15 +110,52 @@ pub struct ReferenceConfig {
     pub on_delete: OnDelete,
 }
 
+/// A `[schema]` mistake, naming the model and field.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaConfigError {
+    #[error("[schema] model {model}: {problem}")]
+    Model { model: String, problem: ModelProblem },
+    #[error("[schema] model {0}: no such table")]
+    NoSuchModel(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelProblem {
+    #[error("model_name is empty")]
+    EmptyModelName,
+    #[error("additional field {0} is already a field of the model")]
+    AlreadyAField(String),
+    #[error("additional field {field}: {problem}")]
+    AdditionalField { field: String, problem: FieldProblem },
+    #[error("fields: {0} is not a field of the model")]
+    UnknownField(String),
+    #[error("fields: the column of {0} is empty")]
+    EmptyColumn(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FieldProblem {
+    #[error("{0:?} is not a date-time with a time zone")]
+    NotADateTime(String),
+    #[error("element {index} of the default is not a {expected}")]
+    ElementNotA { index: usize, expected: &'static str },
+    #[error("the default is not a {0}")]
+    DefaultNotA(&'static str),
+    #[error("required with input = false needs a default")]
+    RequiredWithoutDefault,
+    #[error("references an unknown model {0}")]
+    UnknownReference(String),
+}
+
 /// A configured default as a stored value. TOML date-times reach here as figment's
 /// `{"$__toml_private_datetime": "…"}`.
-fn default_value(ty: FieldType, v: &Json) -> Result<Value, String> {
+fn default_value(ty: FieldType, v: &Json) -> Result<Value, FieldProblem> {
     if let (FieldType::Date, Some(s)) = (ty, v.get("$__toml_private_datetime").and_then(Json::as_str)) {
-        return parse_date(s).map(Value::Date).ok_or_else(|| format!("{s:?} is not a date-time with a time zone"));
+        return parse_date(s).map(Value::Date).ok_or_else(|| FieldProblem::NotADateTime(s.to_string()));
     }
     value_from_json(ty, v).map_err(|m| match m.index {
-        Some(i) => format!("element {i} of the default is not a {}", m.expected),
-        None => format!("the default is not a {}", m.expected),
+        Some(index) => FieldProblem::ElementNotA { index, expected: m.expected },
+        None => FieldProblem::DefaultNotA(m.expected),
     })
 }
 
@@ -126,41 +163,41 @@ impl SchemaConfig {
     /// What can be checked as the configuration loads: the core tables' fields, and the
     /// plain mistakes in any table's section. Plugin tables are checked against the built
     /// schema ([`Schema::configure`]).
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), SchemaConfigError> {
         let core = Schema::core();
         for (name, mc) in &self.models {
             let checked = match core.model(name) {
                 Ok(model) => mc.check(model, &core),
                 Err(_) => mc.check_plain(),
             };
-            checked.map_err(|e| format!("[schema] model {name}: {e}"))?;
+            checked.map_err(|problem| SchemaConfigError::Model { model: name.clone(), problem })?;
         }
         Ok(())
     }
 }
 
 impl ModelConfig {
-    fn check_plain(&self) -> Result<(), String> {
+    fn check_plain(&self) -> Result<(), ModelProblem> {
         if self.model_name.as_deref().is_some_and(str::is_empty) {
-            return Err("model_name is empty".into());
+            return Err(ModelProblem::EmptyModelName);
         }
         if let Some((logical, _)) = self.fields.iter().find(|(_, column)| column.is_empty()) {
-            return Err(format!("fields: the column of {logical} is empty"));
+            return Err(ModelProblem::EmptyColumn(logical.clone()));
         }
         Ok(())
     }
 
-    fn check(&self, model: &Model, full: &Schema) -> Result<(), String> {
+    fn check(&self, model: &Model, full: &Schema) -> Result<(), ModelProblem> {
         self.check_plain()?;
         for (name, fc) in &self.additional_fields {
             if model.field(name).is_ok() {
-                return Err(format!("additional field {name} is already a field of the model"));
+                return Err(ModelProblem::AlreadyAField(name.clone()));
             }
-            fc.check(full).map_err(|e| format!("additional field {name}: {e}"))?;
+            fc.check(full).map_err(|problem| ModelProblem::AdditionalField { field: name.clone(), problem })?;
         }
         for logical in self.fields.keys() {
             if model.field(logical).is_err() && !self.additional_fields.contains_key(logical) {
-                return Err(format!("fields: {logical} is not a field of the model"));
+                return Err(ModelProblem::UnknownField(logical.clone()));
             }
         }
         Ok(())
@@ -180,15 +217,15 @@ impl ModelConfig {
 }
 
 impl FieldConfig {
-    fn check(&self, full: &Schema) -> Result<(), String> {
+    fn check(&self, full: &Schema) -> Result<(), FieldProblem> {
         if let Some(d) = &self.default {
             default_value(self.ty, d)?;
         }
         if self.required && !self.input && self.default.is_none() {
-            return Err("required with input = false needs a default".into());
+            return Err(FieldProblem::RequiredWithoutDefault);
         }
         if let Some(r) = &self.references {
-            full.model(&r.model).map_err(|_| format!("references an unknown model {}", r.model))?;
+            full.model(&r.model).map_err(|_| FieldProblem::UnknownReference(r.model.clone()))?;
         }
         Ok(())
     }
@@ -212,11 +249,11 @@ impl FieldConfig {
 impl Schema {
     /// Shapes the core and plugin tables by `[schema]`. A section for a table no enabled
     /// plugin has is an error (a typo, or configuration left for a plugin turned off).
-    pub fn configure(&mut self, cfg: &SchemaConfig) -> Result<(), String> {
+    pub fn configure(&mut self, cfg: &SchemaConfig) -> Result<(), SchemaConfigError> {
         let full = self.clone();
         for (name, mc) in &cfg.models {
-            let model = full.model(name).map_err(|_| format!("[schema] model {name}: no such table"))?;
-            mc.check(model, &full).map_err(|e| format!("[schema] model {name}: {e}"))?;
+            let model = full.model(name).map_err(|_| SchemaConfigError::NoSuchModel(name.clone()))?;
+            mc.check(model, &full).map_err(|problem| SchemaConfigError::Model { model: name.clone(), problem })?;
             if let Some(m) = self.models.iter_mut().find(|m| &m.name == name) {
                 mc.apply(m);
             }

@@ -12,7 +12,7 @@ use super::{Providers, protocol};
 use crate::auth::{Auth, RequestMeta, Session, User, email, sessions, users};
 use crate::crypto::{random_url_safe, symmetric};
 use crate::error::{ApiError, Result};
-use crate::store::{Record, StoreError, Where, hooks, now};
+use crate::store::{Intent, Record, StoreError, Where, now};
 
 pub fn provider_not_found() -> ApiError {
     ApiError::new(404, "PROVIDER_NOT_FOUND", "Provider not found")
@@ -302,8 +302,9 @@ async fn create_user(
     for (k, v) in provider.typed_additional(&auth.schema, profile) {
         rec.set(&k, v);
     }
-    let created = hooks::on_behalf_of_provider(&provider.id, async {
-        let tx = auth.store.begin().await?;
+    let created = async {
+        // The hooks' adoption policy refuses an email this provider did not verify.
+        let tx = auth.store.begin_with(&Intent::social(&provider.id)).await?;
         let user = match tx.create("user", rec).await {
             // A race with another sign-up of this email: not the client's to act on.
             Err(StoreError::Unique(_)) => return Err(ApiError::new(500, "FAILED_TO_CREATE_USER", "user exists")),
@@ -313,7 +314,7 @@ async fn create_user(
         let session = sessions::create(auth, &*tx, user.id(), false, meta).await?;
         tx.commit().await?;
         Ok::<_, ApiError>((user, session))
-    })
+    }
     .await;
     let (user, session) = created.map_err(|e| match e.code.as_deref() {
         // A database hook's refusal names its reason to the client (e.g. `account_not_linked`).

@@ -3,6 +3,7 @@
 //! way Better Auth stores them on each dialect (WIRE.md §15.2, §15.5): ISO-8601 text and 0/1 on
 //! SQLite; native timestamps and booleans on PostgreSQL and MySQL.
 
+mod decode;
 mod exec;
 #[doc(hidden)]
 pub mod named;
@@ -20,8 +21,8 @@ pub use exec::{Pool, open};
 
 use super::schema::{Field, KeyType, Model, is_uuid};
 use super::{
-    Adapter, Connector, FieldType, FindMany, Op, Ops, Record, Schema, StoreError, StoreResult, Transaction, Value,
-    Where, iso,
+    Adapter, Connector, FieldType, FindMany, Intent, Op, Ops, Record, Schema, StoreError, StoreResult, Transaction,
+    Value, Where, iso,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,7 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Better Auth's adapter verbs over any [`Exec`].
-struct SqlOps<E> {
+pub struct SqlOps<E> {
     exec: E,
     dialect: Dialect,
     schema: Arc<Schema>,
@@ -359,82 +360,39 @@ fn plain_type(v: &Value) -> FieldType {
     }
 }
 
-/// The SQL-backed store on any of the three dialects.
-pub struct SqlStore {
-    pool: Pool,
-    ops: SqlOps<Pool>,
-}
+/// The SQL-backed store on any of the three dialects; in a transaction, the same verbs run
+/// on the transaction's connection (`SqlOps<TxExec>`).
+pub type SqlStore = SqlOps<Pool>;
 
 impl SqlStore {
     pub fn new(pool: Pool, schema: Arc<Schema>) -> Self {
         let dialect = pool.dialect();
-        Self { pool: pool.clone(), ops: SqlOps { exec: pool, dialect, schema } }
+        SqlOps { exec: pool, dialect, schema }
     }
 
     pub fn pool(&self) -> &Pool {
-        &self.pool
+        &self.exec
+    }
+
+    async fn open_tx(&self) -> StoreResult<Box<dyn Transaction>> {
+        let exec = self.exec.begin().await?;
+        Ok(Box::new(SqlOps { exec, dialect: self.dialect, schema: self.schema.clone() }))
     }
 }
-
-macro_rules! delegate_ops {
-    ($ty:ty, $inner:ident) => {
-        #[async_trait]
-        impl Ops for $ty {
-            async fn create(&self, m: &str, d: Record) -> StoreResult<Record> {
-                self.$inner.create(m, d).await
-            }
-            async fn find_one(&self, m: &str, w: &[Where]) -> StoreResult<Option<Record>> {
-                self.$inner.find_one(m, w).await
-            }
-            async fn find_many(&self, m: &str, w: &[Where], o: FindMany) -> StoreResult<Vec<Record>> {
-                self.$inner.find_many(m, w, o).await
-            }
-            async fn count(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
-                self.$inner.count(m, w).await
-            }
-            async fn update(&self, m: &str, w: &[Where], d: Record) -> StoreResult<Option<Record>> {
-                self.$inner.update(m, w, d).await
-            }
-            async fn update_many(&self, m: &str, w: &[Where], d: Record) -> StoreResult<u64> {
-                self.$inner.update_many(m, w, d).await
-            }
-            async fn delete(&self, m: &str, w: &[Where]) -> StoreResult<()> {
-                self.$inner.delete(m, w).await
-            }
-            async fn delete_many(&self, m: &str, w: &[Where]) -> StoreResult<u64> {
-                self.$inner.delete_many(m, w).await
-            }
-            async fn sql(&self, q: &str, p: &Record) -> StoreResult<Vec<Record>> {
-                self.$inner.sql(q, p).await
-            }
-            async fn find_for_update(&self, m: &str, w: &[Where]) -> StoreResult<Vec<Record>> {
-                self.$inner.find_for_update(m, w).await
-            }
-        }
-    };
-}
-
-delegate_ops!(SqlStore, ops);
 
 #[async_trait]
 impl Adapter for SqlStore {
+    async fn begin_with(&self, _: &Intent) -> StoreResult<Box<dyn Transaction>> {
+        self.open_tx().await
+    }
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-        let exec = self.pool.begin().await?;
-        Ok(Box::new(SqlTransaction {
-            ops: SqlOps { exec, dialect: self.ops.dialect, schema: self.ops.schema.clone() },
-        }))
+        self.open_tx().await
     }
 }
 
-struct SqlTransaction {
-    ops: SqlOps<TxExec>,
-}
-
-delegate_ops!(SqlTransaction, ops);
-
 #[async_trait]
-impl Transaction for SqlTransaction {
+impl Transaction for SqlOps<TxExec> {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.ops.exec.commit().await
+        self.exec.commit().await
     }
 }
