@@ -18,7 +18,7 @@ use crate::store::mirror::{Mirror, MirroredStore};
 use crate::store::secondary;
 use crate::store::sql::{self, SqlStore};
 use crate::store::{Schema, Store, migrate};
-use crate::webhooks::{Webhooks, WebhooksConfig, worker};
+use crate::plugins::webhooks;
 
 const MIN_SECRET_LEN: usize = 32;
 
@@ -68,7 +68,7 @@ pub fn schema_for(cfg: &Config, app_user_id: bool) -> Result<Schema, String> {
 /// `component` layout prefixes default table names where there is no schema to put them in.
 pub fn schema_for_dialect(cfg: &Config, app_user_id: bool, dialect: sql::Dialect) -> Result<Schema, String> {
     let plugins = registry(cfg).map_err(|e| e.to_string())?;
-    Ok(laid_out(cfg, base_schema(cfg, &plugins, app_user_id, has_webhooks(cfg)?)?, dialect))
+    Ok(laid_out(cfg, base_schema(cfg, &plugins, app_user_id)?, dialect))
 }
 
 /// The schema `palisade webhooks` reads: with the outbox even when no endpoint is configured
@@ -76,11 +76,9 @@ pub fn schema_for_dialect(cfg: &Config, app_user_id: bool, dialect: sql::Dialect
 pub fn schema_with_outbox(cfg: &Config) -> Result<Schema, String> {
     let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
     let plugins = registry(cfg).map_err(|e| e.to_string())?;
-    Ok(laid_out(cfg, base_schema(cfg, &plugins, false, true)?, dialect))
-}
-
-fn has_webhooks(cfg: &Config) -> Result<bool, String> {
-    Ok(!cfg.section::<WebhooksConfig>().map_err(|e| e.to_string())?.endpoints.is_empty())
+    let mut schema = base_schema(cfg, &plugins, false)?;
+    webhooks::add_outbox(&mut schema);
+    Ok(laid_out(cfg, schema, dialect))
 }
 
 fn laid_out(cfg: &Config, mut schema: Schema, dialect: sql::Dialect) -> Schema {
@@ -92,7 +90,7 @@ fn laid_out(cfg: &Config, mut schema: Schema, dialect: sql::Dialect) -> Schema {
     schema
 }
 
-fn base_schema(cfg: &Config, plugins: &Plugins, app_user_id: bool, outbox: bool) -> Result<Schema, String> {
+fn base_schema(cfg: &Config, plugins: &Plugins, app_user_id: bool) -> Result<Schema, String> {
     let mut schema = Schema::core();
     for p in plugins.iter() {
         p.schema(&mut schema);
@@ -103,9 +101,6 @@ fn base_schema(cfg: &Config, plugins: &Plugins, app_user_id: bool, outbox: bool)
     }
     if cfg.rate_limit.storage == crate::config::RateLimitStorage::Database {
         schema.add_rate_limit();
-    }
-    if outbox {
-        crate::webhooks::add_outbox(&mut schema);
     }
     Ok(schema)
 }
@@ -178,8 +173,6 @@ pub async fn missing_namespace(cfg: &Config, pool: &sql::Pool) -> Result<Option<
 pub struct App {
     pub auth: Arc<Auth>,
     pub plugins: Plugins,
-    /// The webhook outbox's endpoints, when `[webhooks]` lists any.
-    pub webhooks: Option<Arc<Webhooks>>,
 }
 
 impl std::ops::Deref for App {
@@ -210,20 +203,17 @@ pub async fn build(cfg: Config) -> Result<App, String> {
 /// configured SQL hooks of the same model and event.
 pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<App, String> {
     let plugins = registry(&cfg).map_err(|e| e.to_string())?;
-    let webhooks = Webhooks::from_config(&cfg.section::<WebhooksConfig>().map_err(|e| e.to_string())?)?;
     let secret = resolve_secret(&cfg)?;
-    let schema = base_schema(&cfg, &plugins, rust_hooks.sets_app_user_id(), webhooks.is_some())?;
+    let schema = base_schema(&cfg, &plugins, rust_hooks.sets_app_user_id())?;
     let dialect = sql::Dialect::from_url(&cfg.database_url()).unwrap_or(sql::Dialect::Sqlite);
     let schema = Arc::new(laid_out(&cfg, schema, dialect));
     let mut hooks = Hooks::from_config(&cfg.hooks, &schema).map_err(|e| e.to_string())?.merge(rust_hooks);
+    // In registry order: the webhook outbox's last, so an event carries what the hooks before
+    // it wrote (the app's `userId`).
     for p in plugins.iter() {
         if let Some(h) = p.hooks() {
             hooks = hooks.merge(h);
         }
-    }
-    // Last, so an event carries what the hooks before it wrote (the app's `userId`).
-    if let Some(w) = &webhooks {
-        hooks = hooks.merge(w.hooks());
     }
     // The embedded SQLite default migrates itself; shared servers are migrated explicitly.
     let on_schema = if cfg.database_url().starts_with("sqlite:") { OnSchema::Migrate } else { OnSchema::Require };
@@ -256,7 +246,7 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<App, String> {
         social,
         config: cfg,
     });
-    Ok(App { auth, plugins, webhooks })
+    Ok(App { auth, plugins })
 }
 
 /// Decorates the database: sessions mirrored into secondary storage when configured (shared
@@ -287,11 +277,15 @@ pub async fn serve_with(
     let listen = cfg.listen.clone();
     let built = build_with(cfg, hooks).await?;
     let auth = built.auth.clone();
-    let app = built.router()?;
+    let state = built.state()?;
+    let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, base = %auth.api_url(), "palisade listening");
-    let deliveries = built.webhooks.clone().map(|w| worker::spawn(&auth, w)).transpose()?;
+    let mut background = Vec::new();
+    for p in built.plugins.iter() {
+        background.extend(p.start(&state)?);
+    }
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
@@ -299,9 +293,9 @@ pub async fn serve_with(
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string());
-    // Deliveries under way finish; what is left waits in the outbox for the next start.
-    if let Some(w) = deliveries {
-        w.stop().await;
+    // Work under way finishes (webhook deliveries; what is left waits in the outbox).
+    for b in background {
+        b.stop().await;
     }
     served
 }

@@ -12,4 +12,3 @@ pub mod http;
 pub mod mail;
 pub mod plugins;
 pub mod store;
-pub mod webhooks;

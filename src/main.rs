@@ -175,7 +175,7 @@ async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
 }
 
 async fn webhooks(cfg: Config, action: WebhooksAction) -> Result<(), String> {
-    use palisade::webhooks::{Status, log};
+    use palisade::plugins::webhooks::{Status, log};
     let schema = app::schema_with_outbox(&cfg)?;
     let pool = sql::open(&cfg.database_url()).await.map_err(|e| format!("database: {e}"))?;
     let store = sql::SqlStore::new(pool, std::sync::Arc::new(schema));

@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod cross_domain;
 pub mod jwt;
 pub mod two_factor;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -22,12 +23,15 @@ pub enum RegistryError {
     Section(#[from] SectionError),
     #[error(transparent)]
     Jwt(#[from] jwt::SetupError),
+    #[error("{0}")]
+    Webhooks(String),
     #[error("plugins.{0}: no such plugin (known: {known})", known = KNOWN_KEYS.join(", "))]
     Unknown(String),
 }
 
-/// The enabled plugins, in the order they wrap requests: the cross-domain plugin last, so
-/// it sees every cookie the others set.
+/// The enabled plugins, in the order they wrap requests: the cross-domain plugin after the
+/// others that set cookies, so it sees every one; webhooks last, so its hooks run after all
+/// the others and an event carries what they wrote.
 pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     if let Some(unknown) = cfg.plugins.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
         return Err(RegistryError::Unknown(unknown.clone()));
@@ -45,6 +49,9 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     }
     if let Some(site) = cfg.section::<cross_domain::CrossDomainConfig>()?.0 {
         list.push(Arc::new(cross_domain::CrossDomain::new(site)));
+    }
+    if let Some(w) = webhooks::WebhooksPlugin::from_config(cfg).map_err(RegistryError::Webhooks)? {
+        list.push(Arc::new(w));
     }
     Ok(list.into())
 }

@@ -18,7 +18,7 @@ use palisade::error::ApiError;
 use palisade::store::hooks::{Event, Hooks};
 use palisade::store::sql::{Dialect, SqlStore, open};
 use palisade::store::{Record, Where};
-use palisade::webhooks::{EndpointConfig, EventType, WebhooksConfig, log};
+use palisade::plugins::webhooks::{EndpointConfig, EventType, WebhooksConfig, log};
 use serde_json::{Value, json};
 use sha2::Sha256;
 

@@ -103,7 +103,7 @@ secret = "{WH_SECRET}"
     /// (`keep_delivered_days` = 30) and keeps the second.
     async fn plant_old_rows(&self) {
         let mut schema = Schema::core();
-        palisade::webhooks::add_outbox(&mut schema);
+        palisade::plugins::webhooks::add_outbox(&mut schema);
         let store = SqlStore::new(open(&self.database_url).await.unwrap(), std::sync::Arc::new(schema));
         let old = chrono::Utc::now() - chrono::Duration::days(40);
         for (id, status) in [("old-delivered", "delivered"), ("old-failed", "failed")] {

@@ -6,6 +6,9 @@
 //! (one per event and endpoint) signed the Standard Webhooks way, retries with exponential
 //! back-off and marks it `delivered` only after a 2xx answer: at least once, across restarts
 //! and nodes. The rows are the delivery log (`palisade webhooks list | retry`).
+//!
+//! As a plugin ([`WebhooksPlugin`]) it adds the outbox table, its hooks (registered last, so
+//! an event carries what every hook before it wrote) and the delivery worker.
 
 mod config;
 pub mod log;
@@ -22,7 +25,10 @@ use tokio::sync::Notify;
 pub use config::{Endpoint, EndpointConfig, Retry, WebhooksConfig};
 pub use sign::Secret;
 
+use crate::config::Config;
 use crate::error::ApiError;
+use crate::http::plugin::Background;
+use crate::http::{AppState, Plugin};
 use crate::store::hooks::{Event, Hook, HookCtx, Hooks};
 use crate::store::record_json;
 use crate::store::{Record, Value, iso, now};
@@ -153,6 +159,44 @@ impl Webhooks {
 
     fn endpoint(&self, url: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| e.url == url)
+    }
+}
+
+/// The plugin: present when `[webhooks]` lists an endpoint.
+pub struct WebhooksPlugin {
+    webhooks: Arc<Webhooks>,
+}
+
+impl WebhooksPlugin {
+    /// `None` when no endpoint is configured; an error names the bad key.
+    pub fn from_config(cfg: &Config) -> Result<Option<Self>, String> {
+        let section: WebhooksConfig = cfg.section().map_err(|e| e.to_string())?;
+        Ok(Webhooks::from_config(&section)?.map(|webhooks| WebhooksPlugin { webhooks }))
+    }
+
+    /// The endpoints and retry settings (library users who start the worker themselves).
+    pub fn webhooks(&self) -> &Arc<Webhooks> {
+        &self.webhooks
+    }
+}
+
+#[async_trait]
+impl Plugin for WebhooksPlugin {
+    fn id(&self) -> &'static str {
+        "webhooks"
+    }
+
+    fn schema(&self, schema: &mut crate::store::Schema) {
+        add_outbox(schema);
+    }
+
+    fn hooks(&self) -> Option<Hooks> {
+        Some(self.webhooks.hooks())
+    }
+
+    fn start(&self, state: &AppState) -> std::result::Result<Option<Box<dyn Background>>, String> {
+        let handle = worker::spawn(&state.auth, self.webhooks.clone())?;
+        Ok(Some(Box::new(handle)))
     }
 }
 

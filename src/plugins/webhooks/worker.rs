@@ -40,8 +40,16 @@ impl WorkerHandle {
     }
 }
 
-/// Starts delivering, when webhooks are configured. Library users who mount the router
-/// themselves call this next to it; `serve` does.
+#[async_trait::async_trait]
+impl crate::http::plugin::Background for WorkerHandle {
+    async fn stop(self: Box<Self>) {
+        WorkerHandle::stop(*self).await;
+    }
+}
+
+/// Starts delivering, when webhooks are configured. `serve` does, through
+/// [`Plugin::start`](crate::http::Plugin::start); library users who mount the router
+/// themselves call that next to it.
 pub fn spawn(auth: &Auth, webhooks: Arc<Webhooks>) -> Result<WorkerHandle, String> {
     let client = reqwest::Client::builder()
         .timeout(webhooks.retry.timeout)
