@@ -44,12 +44,15 @@ pub fn hooks() -> Hooks {
     })
 }
 
+/// Any start-up error; printed by `main`.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
 /// Palisade's API under `/api/auth` and the app's `/notes`.
-pub async fn build(cfg: Config) -> Result<(Arc<Auth>, Router), String> {
+pub async fn build(cfg: Config) -> Result<(Arc<Auth>, Router), Error> {
     let built = app::build_with(cfg, hooks()).await?;
     let auth = built.auth.clone();
     for ddl in APP_TABLES {
-        auth.store.sql(ddl, &Record::new()).await.map_err(|e| e.to_string())?;
+        auth.store.sql(ddl, &Record::new()).await?;
     }
     let state = built.state()?;
     let notes = Router::new().route("/notes", get(list).post(add)).with_state(state.clone());
@@ -85,14 +88,13 @@ async fn add(
 
 #[allow(dead_code)]
 #[tokio::main]
-async fn main() -> Result<(), String> {
+async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().with_env_filter("info").init();
     let cfg = Config::load(None)?;
     let listen = cfg.listen.clone();
     let (_, router) = build(cfg).await?;
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("notes app on http://{listen}");
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .await
-        .map_err(|e| e.to_string())
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+    Ok(())
 }

@@ -93,7 +93,7 @@ impl ConfigTarget {
             edit
         };
         std::fs::write(&self.path, &text).expect("write the file");
-        let result = Config::load(Some(&self.path));
+        let result = Config::load(Some(&self.path)).map_err(|e| e.to_string());
         for var in env {
             // SAFETY: the fuzz driver runs this target on its only thread.
             unsafe { std::env::remove_var(var) };

@@ -13,6 +13,30 @@ use tokio::sync::Mutex;
 
 use crate::config::{Config, SmtpConfig};
 
+/// Why a message was not sent, or a mailer not set up.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("{}: {source}", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Write(#[source] std::io::Error),
+    #[error("email.smtp.url: {0}")]
+    SmtpUrl(#[source] lettre::transport::smtp::Error),
+    #[error("email.smtp.from: {0}")]
+    From(#[source] lettre::address::AddressError),
+    #[error("recipient: {0}")]
+    Recipient(#[source] lettre::address::AddressError),
+    #[error("{0}")]
+    Message(#[source] lettre::error::Error),
+    #[error("{0}")]
+    Smtp(#[source] lettre::transport::smtp::Error),
+    #[error("no mailer configured; {kind} email to {to} dropped")]
+    Disabled { kind: &'static str, to: String },
+    /// A backend of the application's own (library mode).
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailKind {
     ResetPassword,
@@ -48,7 +72,7 @@ pub struct Email {
 
 #[async_trait]
 pub trait MailBackend: Send + Sync {
-    async fn send(&self, email: &Email) -> Result<(), String>;
+    async fn send(&self, email: &Email) -> Result<(), MailError>;
 }
 
 /// Appends one JSON object per message to a file.
@@ -59,7 +83,7 @@ pub struct FileMailer {
 
 #[async_trait]
 impl MailBackend for FileMailer {
-    async fn send(&self, email: &Email) -> Result<(), String> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
         let line = serde_json::json!({
             "kind": email.kind.as_str(),
             "to": email.to,
@@ -73,8 +97,8 @@ impl MailBackend for FileMailer {
             .append(true)
             .open(&self.path)
             .await
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        f.write_all(format!("{line}\n").as_bytes()).await.map_err(|e| e.to_string())
+            .map_err(|source| MailError::Open { path: self.path.clone(), source })?;
+        f.write_all(format!("{line}\n").as_bytes()).await.map_err(MailError::Write)
     }
 }
 
@@ -85,11 +109,9 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    pub fn new(cfg: &SmtpConfig) -> Result<Self, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.url)
-            .map_err(|e| format!("email.smtp.url: {e}"))?
-            .build();
-        let from = cfg.from.parse().map_err(|e| format!("email.smtp.from: {e}"))?;
+    pub fn new(cfg: &SmtpConfig) -> Result<Self, MailError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.url).map_err(MailError::SmtpUrl)?.build();
+        let from = cfg.from.parse().map_err(MailError::From)?;
         Ok(Self { transport, from })
     }
 }
@@ -104,15 +126,15 @@ fn body_text(email: &Email) -> String {
 
 #[async_trait]
 impl MailBackend for SmtpMailer {
-    async fn send(&self, email: &Email) -> Result<(), String> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
         let msg = Message::builder()
             .from(self.from.clone())
-            .to(email.to.parse().map_err(|e| format!("recipient: {e}"))?)
+            .to(email.to.parse().map_err(MailError::Recipient)?)
             .subject(email.kind.subject())
             .header(ContentType::TEXT_PLAIN)
             .body(body_text(email))
-            .map_err(|e| e.to_string())?;
-        self.transport.send(msg).await.map(|_| ()).map_err(|e| e.to_string())
+            .map_err(MailError::Message)?;
+        self.transport.send(msg).await.map(|_| ()).map_err(MailError::Smtp)
     }
 }
 
@@ -121,7 +143,7 @@ struct LogMailer;
 
 #[async_trait]
 impl MailBackend for LogMailer {
-    async fn send(&self, email: &Email) -> Result<(), String> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
         tracing::warn!(kind = email.kind.as_str(), to = %email.to, url = %email.url, "no mailer configured; email not sent");
         Ok(())
     }
@@ -132,8 +154,8 @@ struct DisabledMailer;
 
 #[async_trait]
 impl MailBackend for DisabledMailer {
-    async fn send(&self, email: &Email) -> Result<(), String> {
-        Err(format!("no mailer configured; {} email to {} dropped", email.kind.as_str(), email.to))
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        Err(MailError::Disabled { kind: email.kind.as_str(), to: email.to.clone() })
     }
 }
 
@@ -147,7 +169,7 @@ impl Mailer {
         Self { backend }
     }
 
-    pub fn from_config(cfg: &Config) -> Result<Self, String> {
+    pub fn from_config(cfg: &Config) -> Result<Self, MailError> {
         let backend: Arc<dyn MailBackend> = match (&cfg.email.log, &cfg.email.smtp) {
             (Some(path), _) => Arc::new(FileMailer { path: path.clone(), lock: Mutex::new(()) }),
             (None, Some(smtp)) => Arc::new(SmtpMailer::new(smtp)?),
@@ -160,7 +182,7 @@ impl Mailer {
         Ok(Self { backend })
     }
 
-    pub async fn send(&self, email: &Email) -> Result<(), String> {
+    pub async fn send(&self, email: &Email) -> Result<(), MailError> {
         self.backend.send(email).await
     }
 

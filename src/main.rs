@@ -87,13 +87,16 @@ enum KeysAction {
     Rotate,
 }
 
-fn load(config: Option<PathBuf>) -> Result<Config, String> {
-    Config::load(config.as_deref())
+/// Any error, printed as it reads (the edge: nothing here matches on it).
+type Error = Box<dyn std::error::Error>;
+
+fn load(config: Option<PathBuf>) -> Result<Config, Error> {
+    Ok(Config::load(config.as_deref())?)
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Serve { config } => app::serve(load(config)?, None).await,
+        Command::Serve { config } => Ok(app::serve(load(config)?, None).await?),
         Command::Migrate { config, dry_run } => {
             let cfg = load(config)?;
             if dry_run {
@@ -122,7 +125,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "sqlite" => Dialect::Sqlite,
                 "postgres" | "postgresql" => Dialect::Postgres,
                 "mysql" | "mariadb" => Dialect::Mysql,
-                other => return Err(format!("unknown dialect {other:?} (sqlite, postgres, mysql)")),
+                other => return Err(format!("unknown dialect {other:?} (sqlite, postgres, mysql)").into()),
             };
             let cfg = load(config)?;
             if cfg.database.layout == Layout::Component && d == Dialect::Postgres {
@@ -139,7 +142,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
+async fn keys(cfg: Config, action: KeysAction) -> Result<(), Error> {
     use palisade::plugins::{self, jwt};
     let built = app::build(cfg).await?;
     let auth = &built.auth;
@@ -174,7 +177,7 @@ async fn keys(cfg: Config, action: KeysAction) -> Result<(), String> {
     Ok(())
 }
 
-async fn webhooks(cfg: Config, action: WebhooksAction) -> Result<(), String> {
+async fn webhooks(cfg: Config, action: WebhooksAction) -> Result<(), Error> {
     use palisade::plugins::webhooks::{Status, log};
     let schema = app::schema_with_outbox(&cfg)?;
     let pool = sql::open(&cfg.database_url()).await.map_err(|e| format!("database: {e}"))?;

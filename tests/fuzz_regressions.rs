@@ -14,7 +14,7 @@ fn quoted_env_value_with_escape_after_non_ascii_is_an_error() {
     unsafe { std::env::set_var("PALISADE_APP_NAME", "\"é\\n\"") };
     let result = Config::load(Some(&path));
     unsafe { std::env::remove_var("PALISADE_APP_NAME") };
-    let err = result.unwrap_err();
+    let err = result.unwrap_err().to_string();
     assert!(err.contains("PALISADE_APP_NAME"), "{err}");
     // The same value without the escape is read as it is.
     unsafe { std::env::set_var("PALISADE_APP_NAME", "\"é\"") };

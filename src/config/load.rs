@@ -1,11 +1,29 @@
 //! Reading the layers: defaults < `palisade.toml` < environment.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
 use super::Config;
+
+/// A configuration that cannot be read; names the key, variable or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("configuration file {} does not exist", .0.display())]
+    NoFile(PathBuf),
+    #[error(
+        "cannot read the environment variable(s) {}: a quoted value with a `\\` escape after a non-ASCII \
+         character (write the character itself instead of an escape)",
+        .0.join(", ")
+    )]
+    UnreadableEnv(Vec<String>),
+    /// Unknown or ill-typed keys, each named with where it came from (figment's words).
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("{var} is set but there is no [social_providers.{id}]")]
+    StraySocialSecret { var: String, id: String },
+}
 
 /// Plain environment variables with fixed names (PRODUCT.md "Operating interface").
 const PLAIN_ENV: &[(&str, &str)] = &[
@@ -46,29 +64,25 @@ fn merge_env(mut fig: Figment) -> Figment {
 }
 
 /// The error for environment values figment cannot read, naming the variables.
-fn unreadable_env() -> String {
+fn unreadable_env() -> LoadError {
     let read = |k: &str| k.starts_with("PALISADE_") || PLAIN_ENV.iter().any(|(v, _)| *v == k);
     let suspects: Vec<String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .filter(|(k, v)| read(k) && v.contains('\\') && !v.is_ascii())
         .map(|(k, _)| k)
         .collect();
-    format!(
-        "cannot read the environment variable(s) {}: a quoted value with a `\\` escape after a non-ASCII \
-         character (write the character itself instead of an escape)",
-        suspects.join(", ")
-    )
+    LoadError::UnreadableEnv(suspects)
 }
 
 impl Config {
     /// Loads defaults < `file` (if given and present, or `./palisade.toml`) < environment.
     /// Besides the plain variables, `PALISADE_<SECTION>__<KEY>` sets any key, e.g.
     /// `PALISADE_RATE_LIMIT__ENABLED=true`.
-    pub fn load(file: Option<&Path>) -> Result<Config, String> {
+    pub fn load(file: Option<&Path>) -> Result<Config, LoadError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(path) if !path.exists() => {
-                return Err(format!("configuration file {} does not exist", path.display()));
+                return Err(LoadError::NoFile(path.to_path_buf()));
             }
             Some(path) => fig = fig.merge(Toml::file_exact(path)),
             None if Path::new("palisade.toml").exists() => fig = fig.merge(Toml::file_exact("palisade.toml")),
@@ -79,21 +93,21 @@ impl Config {
         let fig = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || merge_env(fig)))
             .map_err(|_| unreadable_env())?;
         let mut cfg =
-            fig.extract::<Config>().map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))?;
+            fig.extract::<Config>().map_err(|e| LoadError::Invalid(e.into_iter().map(|e| e.to_string()).collect()))?;
         cfg.apply_social_secrets(std::env::vars())?;
         Ok(cfg)
     }
 
     /// `PALISADE_SOCIAL_<ID>_CLIENT_SECRET` sets the secret of `[social_providers.<id>]`
     /// (id upper-cased, `-` as `_`); one for a provider that is not configured is an error.
-    fn apply_social_secrets(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<(), String> {
+    fn apply_social_secrets(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<(), LoadError> {
         for (var, value) in vars {
             let Some(id) = social_secret_var(&var) else { continue };
             let provider = self
                 .social_providers
                 .iter_mut()
                 .find(|(k, _)| k.to_ascii_uppercase().replace('-', "_") == id)
-                .ok_or_else(|| format!("{var} is set but there is no [social_providers.{}]", id.to_lowercase()))?;
+                .ok_or_else(|| LoadError::StraySocialSecret { var: var.clone(), id: id.to_lowercase() })?;
             provider.1.client_secret = Some(value);
         }
         Ok(())
@@ -110,7 +124,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
         std::fs::write(&path, "[session]\nexpires_inn = 5\n").unwrap();
-        let err = Config::load(Some(&path)).unwrap_err();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("expires_inn"), "{err}");
         assert!(err.contains("p.toml"), "{err}");
     }
@@ -123,7 +137,7 @@ mod tests {
         cfg.apply_social_secrets(vars.into_iter()).unwrap();
         assert_eq!(cfg.social_providers["my-idp"].client_secret.as_deref(), Some("s3"));
         let stray = [("PALISADE_SOCIAL_NOPE_CLIENT_SECRET".to_string(), "x".to_string())];
-        assert!(cfg.apply_social_secrets(stray.into_iter()).unwrap_err().contains("social_providers.nope"));
+        assert!(cfg.apply_social_secrets(stray.into_iter()).unwrap_err().to_string().contains("social_providers.nope"));
     }
 
     #[test]
@@ -131,7 +145,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
         std::fs::write(&path, "[rate_limit]\nenabled = \"yes\"\n").unwrap();
-        let err = Config::load(Some(&path)).unwrap_err();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("rate_limit.enabled"), "{err}");
     }
 }

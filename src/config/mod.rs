@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+pub use load::LoadError;
 pub use sections::*;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -48,8 +48,17 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// A configuration the HTTP layer cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("rate_limit.storage = \"secondary-storage\" needs [secondary_storage] url")]
+    NoSecondaryStorage,
+    #[error("advanced.trusted_proxies: {0:?} is not an IP or CIDR range")]
+    Proxy(String),
+}
+
 impl AppState {
-    pub fn new(auth: Arc<Auth>, plugins: Plugins) -> Result<Self, String> {
+    pub fn new(auth: Arc<Auth>, plugins: Plugins) -> Result<Self, StateError> {
         let cfg = &auth.config;
         let secure = cfg.advanced.use_secure_cookies || auth.base_url.starts_with("https://");
         let cookies = Cookies::new(&cfg.advanced.cookie_prefix, secure, cfg.session.expires_in);
@@ -62,7 +71,7 @@ impl AppState {
                     (RateLimitStorage::SecondaryStorage, Some(m)) => RateLimiter::shared(window, max, m.storage()),
                     (RateLimitStorage::Database, _) => RateLimiter::database(window, max, auth.store.clone()),
                     (RateLimitStorage::SecondaryStorage, None) => {
-                        return Err("rate_limit.storage = \"secondary-storage\" needs [secondary_storage] url".into());
+                        return Err(StateError::NoSecondaryStorage);
                     }
                 }
                 .with_rules(rules),
@@ -74,9 +83,7 @@ impl AppState {
             .advanced
             .trusted_proxies
             .iter()
-            .map(|p| {
-                IpRange::parse(p).ok_or_else(|| format!("advanced.trusted_proxies: {p:?} is not an IP or CIDR range"))
-            })
+            .map(|p| IpRange::parse(p).ok_or_else(|| StateError::Proxy(p.clone())))
             .collect::<Result<Vec<_>, _>>()?;
         let cookie_cache =
             cfg.session.cookie_cache.enabled.then(|| CookieCache::new(&cfg.session.cookie_cache, auth.secret()));

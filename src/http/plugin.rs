@@ -34,6 +34,9 @@ pub enum Gate {
     Proceed(Vec<String>),
 }
 
+/// Why a plugin's background work did not start (each plugin has its own error type).
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Work a plugin runs beside the server (a delivery worker); stopped on shutdown.
 #[async_trait]
 pub trait Background: Send {
@@ -120,7 +123,7 @@ pub trait Plugin: std::any::Any + Send + Sync {
     }
 
     /// Starts its background work once the server listens.
-    fn start(&self, state: &AppState) -> std::result::Result<Option<Box<dyn Background>>, String> {
+    fn start(&self, state: &AppState) -> std::result::Result<Option<Box<dyn Background>>, StartError> {
         let _ = state;
         Ok(None)
     }

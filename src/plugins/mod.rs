@@ -23,8 +23,8 @@ pub enum RegistryError {
     Section(#[from] SectionError),
     #[error(transparent)]
     Jwt(#[from] jwt::SetupError),
-    #[error("{0}")]
-    Webhooks(String),
+    #[error(transparent)]
+    Webhooks(#[from] webhooks::ConfigError),
     #[error("plugins.{0}: no such plugin (known: {known})", known = KNOWN_KEYS.join(", "))]
     Unknown(String),
 }
@@ -50,7 +50,7 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     if let Some(site) = cfg.section::<cross_domain::CrossDomainConfig>()?.0 {
         list.push(Arc::new(cross_domain::CrossDomain::new(site)));
     }
-    if let Some(w) = webhooks::WebhooksPlugin::from_config(cfg).map_err(RegistryError::Webhooks)? {
+    if let Some(w) = webhooks::WebhooksPlugin::from_config(cfg)? {
         list.push(Arc::new(w));
     }
     Ok(list.into())

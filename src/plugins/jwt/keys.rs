@@ -75,16 +75,41 @@ pub struct KeyPair {
     pub public_jwk: Json,
 }
 
+/// A key that cannot be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("private JWK has no {0}")]
+    Missing(String),
+    #[error("private JWK member {0} is not base64url")]
+    NotBase64(String),
+    #[error("RSA key lacks CRT values")]
+    NoCrt,
+    #[error("RSA keys with more than two primes are not supported")]
+    Primes,
+    #[error("P-256 point")]
+    Point,
+    #[error("{0}")]
+    Generate(#[source] rsa::Error),
+    #[error("Ed25519 seed is not 32 bytes")]
+    Seed,
+    #[error("bad P-256 key")]
+    P256,
+    #[error("bad RSA key: {0}")]
+    Rsa(#[source] rsa::Error),
+    #[error("a {alg} key cannot be a {kty} JWK")]
+    Kty { alg: &'static str, kty: String },
+}
+
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn member(jwk: &Json, name: &str) -> Result<Vec<u8>, String> {
-    let s = jwk[name].as_str().ok_or_else(|| format!("private JWK has no {name}"))?;
-    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| format!("private JWK member {name} is not base64url"))
+fn member(jwk: &Json, name: &str) -> Result<Vec<u8>, KeyError> {
+    let s = jwk[name].as_str().ok_or_else(|| KeyError::Missing(name.to_string()))?;
+    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| KeyError::NotBase64(name.to_string()))
 }
 
-fn big(jwk: &Json, name: &str) -> Result<BigUint, String> {
+fn big(jwk: &Json, name: &str) -> Result<BigUint, KeyError> {
     Ok(BigUint::from_bytes_be(&member(jwk, name)?))
 }
 
@@ -102,13 +127,13 @@ fn public_of(private: &Json) -> Json {
     Json::Object(m)
 }
 
-fn rsa_private_jwk(key: &RsaPrivateKey) -> Result<Json, String> {
+fn rsa_private_jwk(key: &RsaPrivateKey) -> Result<Json, KeyError> {
     let primes = key.primes();
     let (Some(dp), Some(dq), Some(qi)) = (key.dp(), key.dq(), key.crt_coefficient()) else {
-        return Err("RSA key lacks CRT values".into());
+        return Err(KeyError::NoCrt);
     };
     if primes.len() != 2 {
-        return Err("RSA keys with more than two primes are not supported".into());
+        return Err(KeyError::Primes);
     }
     let be = |n: &BigUint| b64(&n.to_bytes_be());
     Ok(json!({
@@ -119,7 +144,7 @@ fn rsa_private_jwk(key: &RsaPrivateKey) -> Result<Json, String> {
 
 impl KeyPair {
     /// A fresh key (Better Auth creates one lazily, on first use).
-    pub fn generate(alg: Alg) -> Result<KeyPair, String> {
+    pub fn generate(alg: Alg) -> Result<KeyPair, KeyError> {
         let private = match alg {
             Alg::EdDSA => {
                 let k = ed25519_dalek::SigningKey::generate(&mut OsRng);
@@ -129,11 +154,11 @@ impl KeyPair {
             Alg::ES256 => {
                 let k = p256::ecdsa::SigningKey::random(&mut OsRng);
                 let point = k.verifying_key().to_encoded_point(false);
-                let (x, y) = (point.x().ok_or("P-256 point")?, point.y().ok_or("P-256 point")?);
+                let (x, y) = (point.x().ok_or(KeyError::Point)?, point.y().ok_or(KeyError::Point)?);
                 json!({"kty": "EC", "x": b64(x), "y": b64(y), "crv": "P-256", "d": b64(&k.to_bytes())})
             }
             Alg::RS256 | Alg::PS256 => {
-                let k = RsaPrivateKey::new(&mut OsRng, RSA_BITS).map_err(|e| e.to_string())?;
+                let k = RsaPrivateKey::new(&mut OsRng, RSA_BITS).map_err(KeyError::Generate)?;
                 rsa_private_jwk(&k)?
             }
         };
@@ -141,21 +166,21 @@ impl KeyPair {
     }
 
     /// The key of a private JWK as jose exports it (e.g. decrypted from a Better Auth row).
-    pub fn from_private_jwk(alg: Alg, jwk: &Json) -> Result<KeyPair, String> {
+    pub fn from_private_jwk(alg: Alg, jwk: &Json) -> Result<KeyPair, KeyError> {
         let signing = match alg {
             Alg::EdDSA => {
-                let seed: [u8; 32] = member(jwk, "d")?.try_into().map_err(|_| "Ed25519 seed is not 32 bytes")?;
+                let seed: [u8; 32] = member(jwk, "d")?.try_into().map_err(|_| KeyError::Seed)?;
                 Signing::Ed(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
             }
             Alg::ES256 => {
-                let k = p256::ecdsa::SigningKey::from_slice(&member(jwk, "d")?).map_err(|_| "bad P-256 key")?;
+                let k = p256::ecdsa::SigningKey::from_slice(&member(jwk, "d")?).map_err(|_| KeyError::P256)?;
                 Signing::Es(Box::new(k))
             }
             Alg::RS256 | Alg::PS256 => {
                 let primes = vec![big(jwk, "p")?, big(jwk, "q")?];
                 let mut k = RsaPrivateKey::from_components(big(jwk, "n")?, big(jwk, "e")?, big(jwk, "d")?, primes)
-                    .map_err(|e| format!("bad RSA key: {e}"))?;
-                k.precompute().map_err(|e| format!("bad RSA key: {e}"))?;
+                    .map_err(KeyError::Rsa)?;
+                k.precompute().map_err(KeyError::Rsa)?;
                 if alg == Alg::RS256 {
                     Signing::Rs(Box::new(rsa::pkcs1v15::SigningKey::new(k)))
                 } else {
@@ -168,7 +193,7 @@ impl KeyPair {
             (Alg::EdDSA, Some("OKP")) | (Alg::ES256, Some("EC")) | (Alg::RS256 | Alg::PS256, Some("RSA"))
         );
         if !kty_ok {
-            return Err(format!("a {} key cannot be a {:?} JWK", alg.name(), jwk["kty"]));
+            return Err(KeyError::Kty { alg: alg.name(), kty: format!("{:?}", jwk["kty"]) });
         }
         Ok(KeyPair { alg, signing, private_jwk: jwk.clone(), public_jwk: public_of(jwk) })
     }

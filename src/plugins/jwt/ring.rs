@@ -49,6 +49,25 @@ pub struct KeyInfo {
     pub published: bool,
 }
 
+/// A static JWK Set (`PALISADE_JWKS`) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StaticKeysError {
+    #[error("static JWKS is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("static JWKS needs a \"keys\" array")]
+    NoKeys,
+    #[error("static JWKS key {0} has no kid")]
+    NoKid(usize),
+    #[error("static JWKS key {kid}: unsupported alg {alg}")]
+    Alg { kid: String, alg: String },
+    #[error("static JWKS key {0}: unsupported key type")]
+    KeyType(String),
+    #[error("static JWKS key {kid}: {source}")]
+    Key { kid: String, source: super::keys::KeyError },
+    #[error("static JWKS has no {0} key")]
+    Missing(&'static str),
+}
+
 impl KeyRing {
     pub fn new(opts: RingOptions) -> Self {
         Self::build(opts, None)
@@ -56,21 +75,22 @@ impl KeyRing {
 
     /// Static mode: a JWK Set of private keys (`{"keys":[…]}`, each with `kid`; `alg` may be
     /// implied by the key type). For each algorithm the first key signs; all are published.
-    pub fn with_static(opts: RingOptions, jwks: &str) -> std::result::Result<Self, String> {
-        let set: Json = serde_json::from_str(jwks).map_err(|e| format!("static JWKS is not JSON: {e}"))?;
-        let list = set["keys"].as_array().ok_or("static JWKS needs a \"keys\" array")?;
+    pub fn with_static(opts: RingOptions, jwks: &str) -> std::result::Result<Self, StaticKeysError> {
+        use StaticKeysError as E;
+        let set: Json = serde_json::from_str(jwks).map_err(E::NotJson)?;
+        let list = set["keys"].as_array().ok_or(E::NoKeys)?;
         let mut fixed = Vec::new();
         for (i, jwk) in list.iter().enumerate() {
-            let kid = jwk["kid"].as_str().filter(|k| !k.is_empty()).ok_or(format!("static JWKS key {i} has no kid"))?;
+            let kid = jwk["kid"].as_str().filter(|k| !k.is_empty()).ok_or(E::NoKid(i))?;
             let alg = match jwk["alg"].as_str() {
-                Some(a) => Alg::parse(a).ok_or(format!("static JWKS key {kid}: unsupported alg {a}"))?,
-                None => Alg::implied_by(jwk).ok_or(format!("static JWKS key {kid}: unsupported key type"))?,
+                Some(a) => Alg::parse(a).ok_or_else(|| E::Alg { kid: kid.to_string(), alg: a.to_string() })?,
+                None => Alg::implied_by(jwk).ok_or_else(|| E::KeyType(kid.to_string()))?,
             };
-            let pair = KeyPair::from_private_jwk(alg, jwk).map_err(|e| format!("static JWKS key {kid}: {e}"))?;
+            let pair = KeyPair::from_private_jwk(alg, jwk).map_err(|source| E::Key { kid: kid.to_string(), source })?;
             fixed.push((kid.to_string(), Arc::new(pair)));
         }
         if let Some(missing) = opts.algs.iter().find(|a| !fixed.iter().any(|(_, p)| p.alg == **a)) {
-            return Err(format!("static JWKS has no {} key", missing.name()));
+            return Err(E::Missing(missing.name()));
         }
         Ok(Self::build(opts, Some(fixed)))
     }

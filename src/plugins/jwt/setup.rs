@@ -84,7 +84,7 @@ pub enum SetupError {
     #[error(transparent)]
     Config(#[from] SectionError),
     #[error("PALISADE_JWKS: {0}")]
-    StaticKeys(String),
+    StaticKeys(#[source] super::ring::StaticKeysError),
 }
 
 impl JwtPlugin {

@@ -6,7 +6,32 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::EventType;
-use super::sign::Secret;
+use super::sign::{Secret, SecretError};
+use crate::config::SectionError;
+
+/// What is wrong with `[webhooks]`, named by its key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Section(#[from] SectionError),
+    #[error("webhooks.{key}: {problem}")]
+    Retry { key: &'static str, problem: &'static str },
+    #[error("webhooks.endpoints[{index}].url: {problem}")]
+    Url { index: usize, problem: UrlError },
+    #[error("webhooks.endpoints[{index}].url: {url} is listed twice")]
+    Twice { index: usize, url: String },
+    #[error("webhooks.endpoints[{index}].secret: {problem}")]
+    Secret { index: usize, problem: SecretError },
+}
+
+/// An endpoint URL that cannot be posted to.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("{url:?} is not a URL ({reason})")]
+    NotUrl { url: String, reason: url::ParseError },
+    #[error("{0:?} is not an http(s) URL")]
+    NotHttp(String),
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -91,17 +116,17 @@ pub struct Retry {
     pub keep_delivered: Option<chrono::Duration>,
 }
 
-fn seconds(key: &str, v: f64) -> Result<Duration, String> {
+fn seconds(key: &'static str, v: f64) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(v)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("webhooks.{key}: must be a positive number of seconds"))
+        .ok_or(ConfigError::Retry { key, problem: "must be a positive number of seconds" })
 }
 
 impl WebhooksConfig {
-    pub fn retry(&self) -> Result<Retry, String> {
+    pub fn retry(&self) -> Result<Retry, ConfigError> {
         if self.max_attempts == 0 {
-            return Err("webhooks.max_attempts: must be at least 1".into());
+            return Err(ConfigError::Retry { key: "max_attempts", problem: "must be at least 1" });
         }
         let retry = Retry {
             max_attempts: self.max_attempts,
@@ -113,31 +138,30 @@ impl WebhooksConfig {
                 .then(|| chrono::Duration::days(i64::from(self.keep_delivered_days))),
         };
         if retry.max < retry.base {
-            return Err("webhooks.backoff_max: must not be below backoff_base".into());
+            return Err(ConfigError::Retry { key: "backoff_max", problem: "must not be below backoff_base" });
         }
         Ok(retry)
     }
 
     /// Each endpoint parsed; errors name the endpoint by position and never show a secret.
-    pub fn endpoints(&self) -> Result<Vec<Endpoint>, String> {
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>, ConfigError> {
         let mut out: Vec<Endpoint> = Vec::with_capacity(self.endpoints.len());
-        for (i, e) in self.endpoints.iter().enumerate() {
-            let at = format!("webhooks.endpoints[{i}]");
-            check_url(&e.url).map_err(|m| format!("{at}.url: {m}"))?;
+        for (index, e) in self.endpoints.iter().enumerate() {
+            check_url(&e.url).map_err(|problem| ConfigError::Url { index, problem })?;
             if out.iter().any(|o| o.url == e.url) {
-                return Err(format!("{at}.url: {} is listed twice", e.url));
+                return Err(ConfigError::Twice { index, url: e.url.clone() });
             }
-            let secret = Secret::parse(&e.secret).map_err(|m| format!("{at}.secret: {m}"))?;
+            let secret = Secret::parse(&e.secret).map_err(|problem| ConfigError::Secret { index, problem })?;
             out.push(Endpoint { url: e.url.clone(), secret, events: e.events.clone() });
         }
         Ok(out)
     }
 }
 
-fn check_url(s: &str) -> Result<(), String> {
-    let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+fn check_url(s: &str) -> Result<(), UrlError> {
+    let url = url::Url::parse(s).map_err(|reason| UrlError::NotUrl { url: s.to_string(), reason })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("{s:?} is not an http(s) URL"));
+        return Err(UrlError::NotHttp(s.to_string()));
     }
     Ok(())
 }
@@ -156,15 +180,15 @@ mod tests {
     #[test]
     fn webhook_endpoints_are_checked() {
         assert!(with("https://app.example.com/hooks", SECRET).endpoints().is_ok());
-        let err = with("ftp://app.example.com", SECRET).endpoints().unwrap_err();
+        let err = with("ftp://app.example.com", SECRET).endpoints().unwrap_err().to_string();
         assert!(err.starts_with("webhooks.endpoints[0].url:"), "{err}");
-        let err = with("not a url", SECRET).endpoints().unwrap_err();
+        let err = with("not a url", SECRET).endpoints().unwrap_err().to_string();
         assert!(err.contains("not a URL"), "{err}");
-        let err = with("https://app.example.com", "whsec_c2hvcnQ=").endpoints().unwrap_err();
+        let err = with("https://app.example.com", "whsec_c2hvcnQ=").endpoints().unwrap_err().to_string();
         assert!(err.starts_with("webhooks.endpoints[0].secret:") && !err.contains("c2hvcnQ"), "{err}");
         let mut twice = with("https://a.example.com", SECRET);
         twice.endpoints.push(twice.endpoints[0].clone());
-        assert!(twice.endpoints().unwrap_err().contains("listed twice"));
+        assert!(twice.endpoints().unwrap_err().to_string().contains("listed twice"));
         assert!(!format!("{twice:?}").contains("MfKQ9r8G"), "no secret in debug output");
     }
 
@@ -173,8 +197,8 @@ mod tests {
         let mut cfg = WebhooksConfig::default();
         assert_eq!(cfg.retry().unwrap().base, Duration::from_secs(5));
         cfg.backoff_max = 1.0;
-        assert!(cfg.retry().unwrap_err().contains("backoff_max"));
+        assert!(cfg.retry().unwrap_err().to_string().contains("backoff_max"));
         cfg.timeout = -1.0;
-        assert!(cfg.retry().unwrap_err().contains("webhooks.timeout"));
+        assert!(cfg.retry().unwrap_err().to_string().contains("webhooks.timeout"));
     }
 }

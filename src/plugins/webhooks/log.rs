@@ -35,21 +35,31 @@ pub fn line(row: &Record) -> String {
     .join("\t")
 }
 
+/// Why `palisade webhooks retry` did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("no webhook event {0}")]
+    NoSuchEvent(String),
+    #[error("webhook event {0} was delivered already")]
+    Delivered(String),
+}
+
 /// Makes a failed (or pending) row due now with a fresh count of attempts; a delivered row
 /// stays as it is.
-pub async fn retry(store: &dyn Ops, id: &str) -> Result<(), String> {
-    let err = |e: crate::store::StoreError| e.to_string();
-    let Some(row) = store.find_one(MODEL, &[Where::eq("id", id)]).await.map_err(err)? else {
-        return Err(format!("no webhook event {id}"));
+pub async fn retry(store: &dyn Ops, id: &str) -> Result<(), RetryError> {
+    let Some(row) = store.find_one(MODEL, &[Where::eq("id", id)]).await? else {
+        return Err(RetryError::NoSuchEvent(id.to_string()));
     };
     if row.str("status") == Some(Status::Delivered.as_str()) {
-        return Err(format!("webhook event {id} was delivered already"));
+        return Err(RetryError::Delivered(id.to_string()));
     }
     let data = Record::new()
         .with("status", Status::Pending.as_str())
         .with("attempts", 0i64)
         .with("nextAttemptAt", now())
         .with("lockedUntil", Value::Null);
-    store.update_many(MODEL, &[Where::eq("id", id)], data).await.map_err(err)?;
+    store.update_many(MODEL, &[Where::eq("id", id)], data).await?;
     Ok(())
 }

@@ -22,12 +22,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Notify;
 
-pub use config::{Endpoint, EndpointConfig, Retry, WebhooksConfig};
-pub use sign::Secret;
+pub use config::{ConfigError, Endpoint, EndpointConfig, Retry, UrlError, WebhooksConfig};
+pub use sign::{Secret, SecretError};
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::http::plugin::Background;
+use crate::http::plugin::{Background, StartError};
 use crate::http::{AppState, Plugin};
 use crate::store::hooks::{Event, Hook, HookCtx, Hooks};
 use crate::store::record_json;
@@ -140,7 +140,7 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// `None` when no endpoint is configured; an error names the bad key.
-    pub fn from_config(cfg: &WebhooksConfig) -> Result<Option<Arc<Self>>, String> {
+    pub fn from_config(cfg: &WebhooksConfig) -> Result<Option<Arc<Self>>, ConfigError> {
         let retry = cfg.retry()?;
         let endpoints = cfg.endpoints()?;
         Ok((!endpoints.is_empty()).then(|| Arc::new(Webhooks { endpoints, retry, wake: Notify::new() })))
@@ -169,8 +169,8 @@ pub struct WebhooksPlugin {
 
 impl WebhooksPlugin {
     /// `None` when no endpoint is configured; an error names the bad key.
-    pub fn from_config(cfg: &Config) -> Result<Option<Self>, String> {
-        let section: WebhooksConfig = cfg.section().map_err(|e| e.to_string())?;
+    pub fn from_config(cfg: &Config) -> Result<Option<Self>, ConfigError> {
+        let section: WebhooksConfig = cfg.section()?;
         Ok(Webhooks::from_config(&section)?.map(|webhooks| WebhooksPlugin { webhooks }))
     }
 
@@ -194,7 +194,7 @@ impl Plugin for WebhooksPlugin {
         Some(self.webhooks.hooks())
     }
 
-    fn start(&self, state: &AppState) -> std::result::Result<Option<Box<dyn Background>>, String> {
+    fn start(&self, state: &AppState) -> std::result::Result<Option<Box<dyn Background>>, StartError> {
         let handle = worker::spawn(&state.auth, self.webhooks.clone())?;
         Ok(Some(Box::new(handle)))
     }

@@ -12,19 +12,32 @@ use sha2::Sha256;
 /// The spec asks for secrets of 24 to 64 random bytes.
 const KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
 
+/// Why a `whsec_` secret is refused; never with the secret in it.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("must start with \"whsec_\"")]
+    Prefix,
+    #[error("the part after \"whsec_\" is not base64")]
+    Base64,
+    #[error("must hold 24 to 64 bytes after \"whsec_\" (it holds {0})")]
+    Length(usize),
+    #[error("not a usable HMAC key")]
+    Key,
+}
+
 /// An endpoint's signing key, keyed once at start-up. Its `Debug` never shows the key.
 #[derive(Clone)]
 pub struct Secret(Hmac<Sha256>);
 
 impl Secret {
     /// `whsec_<base64 of 24 to 64 bytes>`. The error never repeats the secret.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let b64 = s.strip_prefix("whsec_").ok_or("must start with \"whsec_\"")?;
-        let key = STANDARD.decode(b64).map_err(|_| "the part after \"whsec_\" is not base64")?;
+    pub fn parse(s: &str) -> Result<Self, SecretError> {
+        let b64 = s.strip_prefix("whsec_").ok_or(SecretError::Prefix)?;
+        let key = STANDARD.decode(b64).map_err(|_| SecretError::Base64)?;
         if !KEY_BYTES.contains(&key.len()) {
-            return Err(format!("must hold 24 to 64 bytes after \"whsec_\" (it holds {})", key.len()));
+            return Err(SecretError::Length(key.len()));
         }
-        Hmac::new_from_slice(&key).map(Secret).map_err(|_| "not a usable HMAC key".into())
+        Hmac::new_from_slice(&key).map(Secret).map_err(|_| SecretError::Key)
     }
 
     /// The `webhook-signature` header for one delivery attempt.
@@ -73,9 +86,9 @@ mod tests {
 
     #[test]
     fn webhook_secret_is_checked_and_never_shown() {
-        assert!(Secret::parse("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap_err().contains("whsec_"));
-        assert!(Secret::parse("whsec_not base64!").unwrap_err().contains("base64"));
-        assert!(Secret::parse("whsec_c2hvcnQ=").unwrap_err().contains("24 to 64"));
+        assert!(Secret::parse("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap_err().to_string().contains("whsec_"));
+        assert!(Secret::parse("whsec_not base64!").unwrap_err().to_string().contains("base64"));
+        assert!(Secret::parse("whsec_c2hvcnQ=").unwrap_err().to_string().contains("24 to 64"));
         let s = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(format!("{s:?}"), "Secret(…)");
     }

@@ -47,16 +47,21 @@ impl crate::http::plugin::Background for WorkerHandle {
     }
 }
 
+/// The worker's HTTP client could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("webhooks: HTTP client: {0}")]
+pub struct SpawnError(#[source] reqwest::Error);
+
 /// Starts delivering, when webhooks are configured. `serve` does, through
 /// [`Plugin::start`](crate::http::Plugin::start); library users who mount the router
 /// themselves call that next to it.
-pub fn spawn(auth: &Auth, webhooks: Arc<Webhooks>) -> Result<WorkerHandle, String> {
+pub fn spawn(auth: &Auth, webhooks: Arc<Webhooks>) -> Result<WorkerHandle, SpawnError> {
     let client = reqwest::Client::builder()
         .timeout(webhooks.retry.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Palisade-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("webhooks: HTTP client: {e}"))?;
+        .map_err(SpawnError)?;
     let worker = Worker { store: auth.store.clone(), webhooks, client };
     let (stop, stopped) = watch::channel(false);
     Ok(WorkerHandle { stop, task: tokio::spawn(worker.run(stopped)) })
