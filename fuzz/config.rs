@@ -1,4 +1,4 @@
-//! The configuration loader (src/config.rs `Config::load`): TOML files and environment
+//! The configuration loader (src/config/load.rs `Config::load`): TOML files and environment
 //! variables built from valid configurations (the defaults, the conformance files, the
 //! README's examples) with one edit each. Loading never panics, a valid file loads, and an
 //! error for an edited or ill-typed key names that key.

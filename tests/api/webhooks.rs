@@ -15,10 +15,10 @@ use hmac::{Hmac, Mac};
 use palisade::app::{self, OnSchema};
 use palisade::config::Config;
 use palisade::error::ApiError;
+use palisade::plugins::webhooks::{EndpointConfig, EventType, WebhooksConfig, log};
 use palisade::store::hooks::{Event, Hooks};
 use palisade::store::sql::{Dialect, SqlStore, open};
 use palisade::store::{Record, Where};
-use palisade::plugins::webhooks::{EndpointConfig, EventType, WebhooksConfig, log};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
