@@ -301,7 +301,7 @@ fn issuer(auth: &Auth) -> String {
 }
 
 fn two_factor_enabled(user: &User) -> bool {
-    user.0.bool("twoFactorEnabled")
+    user.extra.bool("twoFactorEnabled")
 }
 
 // ------------------------------------------------------------------------------ management

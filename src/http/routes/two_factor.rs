@@ -31,7 +31,7 @@ pub enum Gate {
 /// valid `trust_device` cookie, which is then replaced.
 pub async fn sign_in_gate(state: &AppState, headers: &HeaderMap, user: &User, remember_me: bool) -> Result<Gate> {
     let auth = &state.auth;
-    if !auth.config.plugins.two_factor.enabled || !user.0.bool("twoFactorEnabled") {
+    if !auth.config.plugins.two_factor.enabled || !user.extra.bool("twoFactorEnabled") {
         return Ok(Gate::Proceed(Vec::new()));
     }
     let at = now();
