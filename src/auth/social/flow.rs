@@ -12,8 +12,7 @@ use super::{Providers, protocol};
 use crate::auth::{Auth, RequestMeta, Session, User, email, sessions, users};
 use crate::crypto::{random_url_safe, symmetric};
 use crate::error::{ApiError, Result};
-use crate::model::fields::{EMAIL, EMAIL_VERIFIED, ID, IMAGE, NAME, UPDATED_AT};
-use crate::model::{NewUser, Row};
+use crate::model::{NewUser, Row, fields::*};
 use crate::store::{Record, StoreError, Where, hooks, now};
 
 pub fn provider_not_found() -> ApiError {
@@ -290,14 +289,13 @@ async fn create_user(
     callback_url: &str,
     meta: &RequestMeta,
 ) -> std::result::Result<SignedIn, String> {
-    let at = now();
     let mut rec = NewUser {
         name: profile.name.clone(),
         email: users::normalize_email(profile.email.as_deref().unwrap_or_default()),
         email_verified: profile.email_verified,
         image: profile.image.clone(),
     }
-    .into_record(at);
+    .into_record(now());
     if auth.schema.model(User::MODEL).is_ok_and(|m| m.field("twoFactorEnabled").is_ok()) {
         rec.set("twoFactorEnabled", false);
     }
