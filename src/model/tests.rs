@@ -63,7 +63,7 @@ fn verification_row() -> Record {
 fn round_trips() {
     let row = user_row();
     let user = User::try_from(row.clone()).unwrap();
-    assert_eq!(user.extra.bool("twoFactorEnabled"), true);
+    assert!(user.extra.bool("twoFactorEnabled"));
     assert_eq!(user.to_json().to_string(), record_json(&row, &[]).to_string());
     assert_eq!(user.to_record(), row);
 
