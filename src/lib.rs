@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod model;
 pub mod plugins;
 pub mod store;
 pub mod webhooks;

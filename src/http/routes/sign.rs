@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value as Json, json};
 
-use crate::auth::{RequestMeta, password, sessions, users};
+use crate::auth::{RequestMeta, User, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
 use crate::http::input::{Fields, RawBody};
 use crate::http::plugin::Gate;
@@ -43,7 +43,7 @@ pub async fn sign_up(
     let image = f.opt_string("image");
     let callback = f.opt_string("callbackURL");
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
-    let additional = f.additional(state.auth.schema.model("user")?, true);
+    let additional = f.additional(state.auth.schema.model(User::MODEL)?, true);
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     guard::browser_origin(&state, &headers)?;

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use serde_json::json;
 
 use super::sign::check_url;
-use crate::auth::{RequestMeta, email, password, sessions, users};
+use crate::auth::{RequestMeta, User, email, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
 use crate::http::AppState;
 use crate::http::input::{Fields, RawBody};
@@ -20,7 +20,7 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body
     // Better Auth tests the field's truth: `"email": ""` or `null` is no attempt to change it.
     let has_email = f.has_truthy("email");
     // `input = false` fields are not read at all: alone they make an empty update.
-    let additional = f.additional(state.auth.schema.model("user")?, false);
+    let additional = f.additional(state.auth.schema.model(User::MODEL)?, false);
     // Better Auth's order: the session, then the email rule, then the fields' types.
     let cur = session::require(&state, &headers).await?;
     if has_email {
