@@ -12,4 +12,6 @@ pub mod http;
 pub mod mail;
 pub mod plugins;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 pub mod webhooks;
