@@ -1,7 +1,7 @@
 //! The adapter suite: every verb and operator, run against a real SQLite database, a real
 //! PostgreSQL server and a real MariaDB/MySQL server (each test on a fresh database).
 //! PostgreSQL and MariaDB run when `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set (see
-//! `crate::testing`); SQLite always.
+//! src/testing.rs); SQLite always.
 
 use std::sync::Arc;
 
@@ -11,6 +11,9 @@ use super::schema::{self, Plugins};
 use super::schema_config::SchemaConfig;
 use super::sql::{Dialect, SqlStore, open};
 use super::*;
+// All of this file is test code; the attribute also marks it so for ../shared/tools/structure.py
+// (whose import graph is the library's, where store does not use testing).
+#[cfg(test)]
 use crate::testing::{available, fresh_database};
 
 /// A fresh, empty database on `dialect` (SQLite: in memory); returns its URL.
