@@ -13,4 +13,6 @@ pub mod mail;
 pub mod model;
 pub mod plugins;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 pub mod webhooks;
