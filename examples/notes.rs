@@ -62,7 +62,7 @@ pub async fn build(cfg: Config) -> Result<(Arc<Auth>, Router), Error> {
 /// The signed-in user's app id.
 async fn owner(state: &AppState, headers: &HeaderMap) -> Result<Record, ApiError> {
     let current = session::require(state, headers).await?;
-    let id = current.user.0.string(APP_USER_ID);
+    let id = current.user.extra.string(APP_USER_ID);
     Ok(Record::new().with("owner", id.parse::<i64>().map_err(|_| ApiError::unauthorized())?))
 }
 

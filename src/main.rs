@@ -18,6 +18,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the configuration reference (every key, its type, default, environment variable
+    /// and meaning) in Markdown, as committed in docs/configuration.md.
+    ConfigReference,
     /// Run the server (creates and migrates the embedded SQLite database if needed).
     Serve {
         #[arg(long, env = "PALISADE_CONFIG")]
@@ -118,6 +121,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .await?;
                 out(&format!("{} change(s) applied; schema is up to date", steps.len()));
             }
+            Ok(())
+        }
+        Command::ConfigReference => {
+            out(palisade::reference::markdown().trim_end());
             Ok(())
         }
         Command::Generate { config, dialect } => {

@@ -161,18 +161,17 @@ impl CookieCache {
                 (claims, exp.checked_mul(1000)?)
             }
         };
-        let session = Session(record(schema.model("session").ok()?, payload.get("session")?)?);
-        let user = User(record(schema.model("user").ok()?, payload.get("user")?)?);
+        let session = Session::try_from(record(schema.model("session").ok()?, payload.get("session")?)?).ok()?;
+        let user = User::try_from(record(schema.model("user").ok()?, payload.get("user")?)?).ok()?;
         payload.get("updatedAt")?.as_f64()?;
         let version = match payload.get("version") {
             None | Some(Json::Null) => "1".to_string(),
             Some(v) => v.as_str()?.to_string(),
         };
-        let required = [session.0.str("token"), session.0.str("userId"), user.0.str("email"), user.0.str("name")];
-        if session.id().is_empty() || user.id().is_empty() || required.iter().any(Option::is_none) {
+        // The typed rows require token, userId, email, name and expiresAt.
+        if session.id().is_empty() || user.id().is_empty() {
             return None;
         }
-        session.0.date("expiresAt")?;
         let answer = Json::from_iter([("session".to_string(), session.to_json()), ("user".into(), user.to_json())]);
         let signed_token = self.signer.sign(session.token());
         let signed_token_cookie = crate::auth::password::encode_component(&signed_token);
@@ -259,7 +258,7 @@ mod tests {
             .with("createdAt", at)
             .with("updatedAt", at)
             .with("twoFactorEnabled", false);
-        (Session(session), User(user))
+        (Session::try_from(session).unwrap(), User::try_from(user).unwrap())
     }
 
     fn cache(strategy: CookieCacheStrategy) -> CookieCache {

@@ -11,12 +11,10 @@ pub mod users;
 
 use std::sync::Arc;
 
-use serde_json::Value as Json;
-
 use crate::config::Config;
 use crate::crypto::Signer;
 use crate::mail::Mailer;
-use crate::store::{Record, Schema, Store};
+use crate::store::{Schema, Store};
 use origins::TrustedOrigins;
 
 /// Everything a request needs, built once at start-up and shared.
@@ -56,51 +54,7 @@ pub struct RequestMeta {
     pub user_agent: String,
 }
 
-/// A row of `user`. JSON is the record in schema order with `id` last, as Better Auth sends it.
-#[derive(Debug, Clone)]
-pub struct User(pub Record);
-
-/// A row of `session`.
-#[derive(Debug, Clone)]
-pub struct Session(pub Record);
-
-pub use crate::store::record_json;
-
-impl User {
-    pub fn id(&self) -> &str {
-        self.0.str("id").unwrap_or_default()
-    }
-    pub fn email(&self) -> &str {
-        self.0.str("email").unwrap_or_default()
-    }
-    pub fn email_verified(&self) -> bool {
-        self.0.bool("emailVerified")
-    }
-    pub fn to_json(&self) -> Json {
-        record_json(&self.0, &[])
-    }
-}
-
-impl Session {
-    pub fn id(&self) -> &str {
-        self.0.str("id").unwrap_or_default()
-    }
-    pub fn token(&self) -> &str {
-        self.0.str("token").unwrap_or_default()
-    }
-    pub fn user_id(&self) -> &str {
-        self.0.str("userId").unwrap_or_default()
-    }
-    pub fn expires_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.date("expiresAt").unwrap_or_default()
-    }
-    pub fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.date("createdAt").unwrap_or_default()
-    }
-    pub fn to_json(&self) -> Json {
-        record_json(&self.0, &[])
-    }
-}
+pub use crate::model::{Session, User};
 
 /// Better Auth's email check (zod's `z.email()` pattern): a plain local part without leading,
 /// trailing or doubled dots, and a dotted domain whose last label has 2+ letters.

@@ -9,7 +9,9 @@ use super::{Auth, RequestMeta, Session, User, is_valid_email, sessions};
 use crate::crypto::{password, random_id};
 use crate::error::{Result, codes};
 use crate::mail::{Email, EmailKind};
-use crate::store::{Record, Where, now};
+use crate::model::fields::IDENTIFIER;
+use crate::model::{Row, Verification};
+use crate::store::{Where, now};
 
 /// Signs in by email and password, without creating the session: the caller decides what
 /// comes next (a session, or a second factor first). An unknown email and a wrong password
@@ -89,13 +91,8 @@ async fn send_reset_link(auth: &Auth, user: &User, redirect_to: Option<&str>) ->
     let token = random_id(24);
     let at = now();
     let ttl = auth.config.email_and_password.reset_password_token_expires_in;
-    let row = Record::new()
-        .with("identifier", reset_identifier(&token))
-        .with("value", user.id())
-        .with("expiresAt", at + Duration::seconds(ttl))
-        .with("createdAt", at)
-        .with("updatedAt", at);
-    auth.store.create("verification", row).await?;
+    let row = Verification::new_record(&reset_identifier(&token), user.id(), at + Duration::seconds(ttl), at);
+    auth.store.create(Verification::MODEL, row).await?;
     let callback = redirect_to.map(encode_component).unwrap_or_default();
     let url = format!("{}/reset-password/{token}?callbackURL={callback}", auth.api_url());
     auth.mailer.send_later(Email { kind: EmailKind::ResetPassword, to: user.email().into(), url, token });
@@ -104,8 +101,9 @@ async fn send_reset_link(auth: &Auth, user: &User, redirect_to: Option<&str>) ->
 
 /// The user id a live reset token belongs to.
 pub async fn reset_token_user(auth: &Auth, token: &str) -> Result<Option<String>> {
-    let row = auth.store.find_one("verification", &[Where::eq("identifier", reset_identifier(token))]).await?;
-    Ok(row.filter(|r| r.date("expiresAt").is_some_and(|e| e > Utc::now())).map(|r| r.string("value")))
+    let filter = [Where::eq(IDENTIFIER, reset_identifier(token))];
+    let row = Verification::parse(auth.store.find_one(Verification::MODEL, &filter).await?)?;
+    Ok(row.filter(|r| r.is_live(Utc::now())).map(|r| r.value))
 }
 
 /// Consumes the token and sets the new password. Sessions survive unless configured otherwise.
@@ -115,7 +113,8 @@ pub async fn reset(auth: &Auth, token: &str, new_password: String) -> Result<()>
         return Err(codes::invalid_token());
     };
     // Delete first: of two concurrent resets with one token, only one sees a row to remove.
-    let removed = auth.store.delete_many("verification", &[Where::eq("identifier", reset_identifier(token))]).await?;
+    let filter = [Where::eq(IDENTIFIER, reset_identifier(token))];
+    let removed = auth.store.delete_many(Verification::MODEL, &filter).await?;
     if removed == 0 {
         return Err(codes::invalid_token());
     }

@@ -3,6 +3,8 @@
 use super::{Auth, RequestMeta, Session, User, sessions};
 use crate::crypto::password;
 use crate::error::{ApiError, Result, codes};
+use crate::model::fields::{EMAIL, EMAIL_VERIFIED, ID, IMAGE, NAME, PASSWORD, PROVIDER_ID, UPDATED_AT, USER_ID};
+use crate::model::{Account, NewUser, Row};
 use crate::store::{Intent, Ops, Record, StoreError, Value, Where, now};
 
 pub struct SignUp {
@@ -24,12 +26,12 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 pub async fn find_by_email(auth: &Auth, email: &str) -> Result<Option<User>> {
-    let rec = auth.store.find_one("user", &[Where::eq("email", normalize_email(email))]).await?;
-    Ok(rec.map(User))
+    let rec = auth.store.find_one(User::MODEL, &[Where::eq(EMAIL, normalize_email(email))]).await?;
+    Ok(User::parse(rec)?)
 }
 
 pub async fn find_by_id(auth: &Auth, id: &str) -> Result<Option<User>> {
-    Ok(auth.store.find_one("user", &[Where::eq("id", id)]).await?.map(User))
+    Ok(User::parse(auth.store.find_one(User::MODEL, &[Where::eq(ID, id)]).await?)?)
 }
 
 pub fn check_password_length(auth: &Auth, pw: &str) -> Result<()> {
@@ -55,21 +57,12 @@ pub async fn sign_up(auth: &Auth, input: SignUp, meta: &RequestMeta) -> Result<(
     let hash = password::hash(input.password).await?;
     let at = now();
     // The id comes from the adapter (the configured strategy).
-    let mut user = Record::new()
-        .with("name", input.name)
-        .with("email", email)
-        .with("emailVerified", false)
-        .with("image", input.image)
-        .with("createdAt", at)
-        .with("updatedAt", at);
-    if auth.schema.model("user").is_ok_and(|m| m.field("twoFactorEnabled").is_ok()) {
-        user.set("twoFactorEnabled", false);
-    }
+    let mut user = NewUser { name: input.name, email, email_verified: false, image: input.image }.into_record(at);
     user.0.extend(input.additional.0);
     let tx = auth.store.begin().await?;
-    let user = match tx.create("user", user).await {
+    let user = match tx.create(User::MODEL, user).await {
         Err(StoreError::Unique(_)) => return Err(codes::user_already_exists()),
-        other => User(other?),
+        other => User::try_from(other?)?,
     };
     create_credential_account(&*tx, user.id(), &hash).await?;
     // With required verification, sign-up creates no session (Better Auth's behaviour).
@@ -86,31 +79,27 @@ pub async fn sign_up(auth: &Auth, input: SignUp, meta: &RequestMeta) -> Result<(
     Ok((user, session))
 }
 
-pub async fn create_credential_account(ops: &dyn Ops, user_id: &str, hash: &str) -> Result<Record> {
-    let at = now();
-    let account = Record::new()
-        .with("accountId", user_id)
-        .with("providerId", "credential")
-        .with("userId", user_id)
-        .with("password", hash)
-        .with("createdAt", at)
-        .with("updatedAt", at);
-    Ok(ops.create("account", account).await?)
+pub async fn create_credential_account(ops: &dyn Ops, user_id: &str, hash: &str) -> Result<Account> {
+    let created = ops.create(Account::MODEL, Account::credential_record(user_id, hash, now())).await?;
+    Ok(Account::try_from(created)?)
+}
+
+/// The user's email/password account, by user id.
+fn credential_filter(user_id: &str) -> [Where; 2] {
+    [Where::eq(USER_ID, user_id), Where::eq(PROVIDER_ID, Account::CREDENTIAL)]
 }
 
 /// The stored hash of the user's email/password account, if any.
 pub async fn credential_hash(auth: &Auth, user_id: &str) -> Result<Option<String>> {
-    let filter = [Where::eq("userId", user_id), Where::eq("providerId", "credential")];
-    let acc = auth.store.find_one("account", &filter).await?;
-    Ok(acc.and_then(|a| a.str("password").map(str::to_string)))
+    let acc = Account::parse(auth.store.find_one(Account::MODEL, &credential_filter(user_id)).await?)?;
+    Ok(acc.and_then(|a| a.password))
 }
 
 /// Sets the credential password, creating the credential account when the user has none.
 pub async fn set_password(auth: &Auth, user_id: &str, new_password: String) -> Result<()> {
     let hash = password::hash(new_password).await?;
-    let filter = [Where::eq("userId", user_id), Where::eq("providerId", "credential")];
-    let data = Record::new().with("password", hash.clone()).with("updatedAt", now());
-    if auth.store.update_many("account", &filter, data).await? == 0 {
+    let data = Record::new().with(PASSWORD, hash.clone()).with(UPDATED_AT, now());
+    if auth.store.update_many(Account::MODEL, &credential_filter(user_id), data).await? == 0 {
         create_credential_account(&*auth.store, user_id, &hash).await?;
     }
     Ok(())
@@ -141,15 +130,15 @@ pub struct ProfileUpdate {
 pub async fn update_profile(auth: &Auth, user_id: &str, update: ProfileUpdate) -> Result<User> {
     let mut data = Record::new();
     if let Some(name) = update.name {
-        data.set("name", name);
+        data.set(NAME, name);
     }
     if let Some(image) = update.image {
-        data.set("image", Value::from(image));
+        data.set(IMAGE, Value::from(image));
     }
     data.0.extend(update.additional.0);
-    data.set("updatedAt", now());
-    let updated = auth.store.update("user", &[Where::eq("id", user_id)], data).await?;
-    updated.map(User).ok_or_else(codes::user_not_found)
+    data.set(UPDATED_AT, now());
+    let updated = auth.store.update(User::MODEL, &[Where::eq(ID, user_id)], data).await?;
+    User::parse(updated)?.ok_or_else(codes::user_not_found)
 }
 
 /// What verifying an email did.
@@ -171,21 +160,21 @@ pub async fn mark_email_verified(auth: &Auth, user_id: &str, email: Option<&str>
 /// proven is shut out: every session is revoked and the password removed. Otherwise someone
 /// who signed up with another person's address would keep a way in once its owner verifies.
 pub async fn verify_email(auth: &Auth, user_id: &str, email: Option<&str>) -> Result<Verified> {
-    let mut data = Record::new().with("emailVerified", true).with("updatedAt", now());
+    let mut data = Record::new().with(EMAIL_VERIFIED, true).with(UPDATED_AT, now());
     if let Some(email) = email {
-        data.set("email", normalize_email(email));
+        data.set(EMAIL, normalize_email(email));
     }
-    let by_id = [Where::eq("id", user_id)];
+    let by_id = [Where::eq(ID, user_id)];
     let intent = Intent::noting_adoption();
     let tx = auth.store.begin_with(&intent).await?;
-    match tx.update("user", &by_id, data).await {
+    match tx.update(User::MODEL, &by_id, data).await {
         Err(StoreError::Unique(_)) => return Err(codes::user_already_exists()),
         other => other?.ok_or_else(codes::user_not_found)?,
     };
     let adopted = intent.was_adopted();
     let password_removed = if adopted { shut_out(&*tx, user_id).await? } else { false };
     // Read back: the hooks may have written the app's id after the update.
-    let user = tx.find_one("user", &by_id).await?.map(User).ok_or_else(codes::user_not_found)?;
+    let user = User::parse(tx.find_one(User::MODEL, &by_id).await?)?.ok_or_else(codes::user_not_found)?;
     tx.commit().await?;
     Ok(Verified { user, adopted, password_removed })
 }
@@ -193,12 +182,13 @@ pub async fn verify_email(auth: &Auth, user_id: &str, email: Option<&str>) -> Re
 /// Revokes every session of the user and removes the credential password; returns whether
 /// there was a password. Signing in with it then fails as a wrong password does.
 async fn shut_out(ops: &dyn Ops, user_id: &str) -> Result<bool> {
-    ops.delete_many("session", &[Where::eq("userId", user_id)]).await?;
-    let credential = [Where::eq("userId", user_id), Where::eq("providerId", "credential")];
-    let had_password = ops.find_one("account", &credential).await?.is_some_and(|a| a.str("password").is_some());
+    ops.delete_many(Session::MODEL, &[Where::eq(USER_ID, user_id)]).await?;
+    let credential = credential_filter(user_id);
+    let account = Account::parse(ops.find_one(Account::MODEL, &credential).await?)?;
+    let had_password = account.is_some_and(|a| a.password.is_some());
     if had_password {
-        let data = Record::new().with("password", Value::Null).with("updatedAt", now());
-        ops.update_many("account", &credential, data).await?;
+        let data = Record::new().with(PASSWORD, Value::Null).with(UPDATED_AT, now());
+        ops.update_many(Account::MODEL, &credential, data).await?;
     }
     tracing::info!(user_id, had_password, "app user adopted at verification: earlier sessions and password revoked");
     Ok(had_password)
@@ -206,16 +196,15 @@ async fn shut_out(ops: &dyn Ops, user_id: &str) -> Result<bool> {
 
 /// Deletes the user and every row that belongs to them, in one transaction.
 pub async fn delete(auth: &Auth, user_id: &str) -> Result<()> {
-    let user = [Where::eq("id", user_id)];
+    let user = [Where::eq(ID, user_id)];
     // The app's before_delete runs as the transaction opens, while the user's rows are all
     // still there.
-    let tx = auth.store.begin_with(&Intent::deleting("user", &user)).await?;
-    let owned = [Where::eq("userId", user_id)];
-    for model in ["session", "account", "twoFactor"] {
-        if auth.schema.model(model).is_ok() {
-            tx.delete_many(model, &owned).await?;
-        }
+    let tx = auth.store.begin_with(&Intent::deleting(User::MODEL, &user)).await?;
+    let owned = [Where::eq(USER_ID, user_id)];
+    // Every table whose rows belong to the user (sessions, accounts, plugins' tables).
+    for model in auth.schema.owned_by_user() {
+        tx.delete_many(model, &owned).await?;
     }
-    tx.delete("user", &user).await?;
+    tx.delete(User::MODEL, &user).await?;
     tx.commit().await.map_err(ApiError::from)
 }

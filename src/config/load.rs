@@ -38,6 +38,15 @@ const PLAIN_ENV: &[(&str, &str)] = &[
     ("PALISADE_ADMIN_KEY", "admin_key"),
 ];
 
+/// The environment variable that sets `key` (a dotted path): its plain name, else
+/// `PALISADE_<SECTION>__<KEY>`.
+pub fn env_var(key: &str) -> String {
+    match PLAIN_ENV.iter().find(|(_, k)| *k == key) {
+        Some((var, _)) => (*var).to_string(),
+        None => format!("PALISADE_{}", key.replace('.', "__").to_ascii_uppercase()),
+    }
+}
+
 /// The provider part of `PALISADE_SOCIAL_<ID>_CLIENT_SECRET`.
 fn social_secret_var(var: &str) -> Option<&str> {
     let id = var.strip_prefix("PALISADE_SOCIAL_")?.strip_suffix("_CLIENT_SECRET")?;

@@ -11,10 +11,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-pub use load::LoadError;
+pub use load::{LoadError, env_var};
 pub use sections::*;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `development` or `production` (`PALISADE_ENV`).
@@ -47,9 +47,11 @@ pub struct Config {
     pub admin_key: Option<String>,
     /// Table and column names, additional fields, id strategy (`src/store/schema_config.rs`).
     #[serde(default)]
+    #[schemars(with = "Json")]
     pub schema: crate::store::schema_config::SchemaConfig,
     /// SQL run inside the auth write's transaction, per model and event (`src/store/hooks.rs`).
     #[serde(default)]
+    #[schemars(with = "Json")]
     pub hooks: crate::store::hooks::HooksConfig,
     /// Social sign-in providers by id (`[social_providers.<id>]`, `src/auth/social/`).
     pub social_providers: std::collections::BTreeMap<String, SocialProviderConfig>,
@@ -92,7 +94,7 @@ impl Default for Config {
 
 /// A plugin's part of the configuration, kept as read until the plugin parses it into its own
 /// type: the plugin's folder owns the type, its defaults and its documentation.
-pub trait Section: Serialize + DeserializeOwned + Default {
+pub trait Section: Serialize + DeserializeOwned + Default + schemars::JsonSchema {
     /// Where it sits: `plugins.<id>` or a top-level key (`webhooks`).
     const KEY: &'static str;
 }

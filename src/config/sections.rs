@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// What a social provider speaks: a generic OpenID Connect issuer, or a preset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SocialKind {
     Oidc,
@@ -15,14 +15,14 @@ pub enum SocialKind {
 
 /// A profile value for `map_profile`: a claim name (dotted for nested claims), or a list of
 /// them where the first present wins. `name|first` / `name|rest` split a full name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ProfileSource {
     One(String),
     FirstOf(Vec<String>),
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SocialProviderConfig {
     /// Default: the preset named by the id (`github`, `google`), else `oidc`.
@@ -54,7 +54,7 @@ pub struct SocialProviderConfig {
     pub map_profile: std::collections::BTreeMap<String, ProfileSource>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountConfig {
     /// Store access and refresh tokens encrypted (WIRE.md §15.4).
@@ -64,7 +64,7 @@ pub struct AccountConfig {
     pub account_linking: AccountLinkingConfig,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountLinkingConfig {
     pub enabled: bool,
@@ -97,14 +97,14 @@ impl Default for AccountLinkingConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     Development,
     Production,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite://path` (default `{data_dir}/palisade.db`); `DATABASE_URL`.
@@ -117,7 +117,7 @@ pub struct DatabaseConfig {
 /// `component`: in a namespace of their own: the PostgreSQL schema `auth` (connections search
 /// `auth` first, then `public`, so hooks still reach the app's tables), or the table prefix
 /// `auth_` on SQLite and MySQL. A `model_name` set in `[schema.*]` is kept as given.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     #[default]
@@ -129,14 +129,14 @@ pub enum Layout {
 pub const COMPONENT_SCHEMA: &str = "auth";
 pub const COMPONENT_PREFIX: &str = "auth_";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecondaryStorageConfig {
     /// `redis://…` (`REDIS_URL`), or `memory://` for one process.
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailPasswordConfig {
     pub enabled: bool,
@@ -148,7 +148,7 @@ pub struct EmailPasswordConfig {
     pub reset_password_token_expires_in: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailVerificationConfig {
     /// Seconds an email-verification token lives.
@@ -164,7 +164,7 @@ pub struct EmailVerificationConfig {
     pub auto_sign_in_after_verification: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
     pub expires_in: i64,
@@ -180,7 +180,7 @@ pub struct SessionConfig {
 
 /// Better Auth's `session.cookieCache`: a signed or encrypted copy of the session in a cookie,
 /// so get-session can answer without the database until it expires.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CookieCacheConfig {
     pub enabled: bool,
@@ -191,7 +191,7 @@ pub struct CookieCacheConfig {
     pub version: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CookieCacheStrategy {
     /// base64url JSON with an HMAC-SHA256 signature (Better Auth's default).
@@ -203,7 +203,7 @@ pub enum CookieCacheStrategy {
     Jwe,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct UserConfig {
     /// `POST /delete-user`; off unless enabled, as in Better Auth (`user.deleteUser.enabled`).
@@ -212,7 +212,7 @@ pub struct UserConfig {
     pub change_email_enabled: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Default: on in production, off in development (Better Auth's rule, WIRE.md §11).
@@ -223,7 +223,7 @@ pub struct RateLimitConfig {
     pub max: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RateLimitStorage {
     #[default]
@@ -233,7 +233,7 @@ pub enum RateLimitStorage {
     Database,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdvancedConfig {
     pub cookie_prefix: String,
@@ -245,7 +245,7 @@ pub struct AdvancedConfig {
     pub max_body_bytes: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
     /// JSON-lines file mailer (`PALISADE_EMAIL_LOG`), for development and tests.
@@ -253,7 +253,7 @@ pub struct EmailConfig {
     pub smtp: Option<SmtpConfig>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     /// `smtp://user:pass@host:port` (STARTTLS when offered is required unless `?tls=none`),

@@ -3,6 +3,7 @@
 
 pub mod cookies;
 pub mod error;
+pub mod extract;
 pub mod guard;
 pub mod input;
 pub mod plugin;

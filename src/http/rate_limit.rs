@@ -230,7 +230,9 @@ mod tests {
     /// Two limiters on one Redis behave as one: the count is shared.
     #[tokio::test]
     async fn redis_counts_are_shared_between_processes() {
-        let url = std::env::var("TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
+        let Some(url) = crate::testing::require(crate::testing::Service::Redis, "shared rate limits on Redis") else {
+            return;
+        };
         let a = crate::store::secondary::open(&url).await.unwrap();
         let b = crate::store::secondary::open(&url).await.unwrap();
         let ip = format!("test-{}", crate::crypto::random_id(8));
@@ -252,8 +254,9 @@ mod database_tests {
 
     use super::*;
     use crate::store::schema::Plugins;
-    use crate::store::sql::{Dialect, SqlStore, open};
-    use crate::store::{Schema, migrate, tests::fresh_database};
+    use crate::store::sql::{SqlStore, open};
+    use crate::store::{Schema, migrate};
+    use crate::testing::{dialects, fresh_database};
 
     async fn limiter(url: &str) -> RateLimiter {
         let mut schema = Schema::better_auth(Plugins { jwt: false, two_factor: false });
@@ -269,11 +272,8 @@ mod database_tests {
     #[tokio::test]
     async fn database_counts_are_shared_and_atomic() {
         let dir = tempfile::tempdir().unwrap();
-        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
-            let url = match d {
-                Dialect::Sqlite => format!("sqlite://{}/rl.db", dir.path().display()),
-                _ => fresh_database(d).await,
-            };
+        for d in dialects("rate limits in the database") {
+            let url = fresh_database(d).await.unwrap_or_else(|| format!("sqlite://{}/rl.db", dir.path().display()));
             let (a, b) = (Arc::new(limiter(&url).await), Arc::new(limiter(&url).await));
             let mut tasks = Vec::new();
             for i in 0..24 {

@@ -19,6 +19,10 @@ pub struct Current {
     pub dont_remember: bool,
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per request and taken apart at once: a box would only allocate"
+)]
 pub enum Found {
     /// No usable token (absent, or badly signed): nothing to clear.
     None,

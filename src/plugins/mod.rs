@@ -56,6 +56,21 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     Ok(list.into())
 }
 
+/// Every plugin's configuration section with its JSON Schema, for the configuration reference.
+pub fn section_schemas() -> Vec<(&'static str, schemars::Schema)> {
+    fn of<S: crate::config::Section>() -> (&'static str, schemars::Schema) {
+        (S::KEY, schemars::schema_for!(S))
+    }
+    vec![
+        of::<bearer::BearerConfig>(),
+        of::<jwt::JwtConfig>(),
+        of::<jwt::ConvexConfig>(),
+        of::<two_factor::TwoFactorConfig>(),
+        of::<cross_domain::CrossDomainConfig>(),
+        of::<webhooks::WebhooksConfig>(),
+    ]
+}
+
 /// A plugin of the list by its type (the CLI's key commands, tests).
 pub fn find<P: Plugin>(plugins: &Plugins) -> Option<&P> {
     plugins.iter().find_map(|p| {

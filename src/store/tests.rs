@@ -1,7 +1,7 @@
 //! The adapter suite: every verb and operator, run against a real SQLite database, a real
 //! PostgreSQL server and a real MariaDB/MySQL server (each test on a fresh database).
-//! Servers: `TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432) and
-//! `TEST_MYSQL_URL` (default mysql://root@127.0.0.1:3306).
+//! PostgreSQL and MariaDB run when `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set (see
+//! src/testing.rs); SQLite always.
 
 use std::sync::Arc;
 
@@ -11,19 +11,14 @@ use super::schema::{self, Plugins};
 use super::schema_config::SchemaConfig;
 use super::sql::{Dialect, SqlStore, open};
 use super::*;
+// All of this file is test code; the attribute also marks it so for ../shared/tools/structure.py
+// (whose import graph is the library's, where store does not use testing).
+#[cfg(test)]
+use crate::testing::{available, fresh_database};
 
-/// A fresh, empty database on `dialect`'s server; returns its URL.
-pub async fn fresh_database(dialect: Dialect) -> String {
-    let server = match dialect {
-        Dialect::Sqlite => return "sqlite::memory:".into(),
-        Dialect::Postgres => std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432".into()),
-        Dialect::Mysql => std::env::var("TEST_MYSQL_URL").unwrap_or("mysql://root@127.0.0.1:3306".into()),
-    };
-    let name = format!("palisade_t_{}", crate::crypto::random_id(12).to_lowercase());
-    let admin = open(&format!("{server}/test")).await.expect("test database server reachable");
-    admin.execute_raw(&format!("create database {name}")).await.unwrap();
-    admin.close().await;
-    format!("{server}/{name}")
+/// A fresh, empty database on `dialect` (SQLite: in memory); returns its URL.
+async fn database_url(dialect: Dialect) -> String {
+    fresh_database(dialect).await.unwrap_or_else(|| "sqlite::memory:".into())
 }
 
 async fn store_on(dialect: Dialect) -> SqlStore {
@@ -31,7 +26,7 @@ async fn store_on(dialect: Dialect) -> SqlStore {
 }
 
 async fn store_with(dialect: Dialect, schema: Schema) -> SqlStore {
-    let pool = open(&fresh_database(dialect).await).await.unwrap();
+    let pool = open(&database_url(dialect).await).await.unwrap();
     let schema = Arc::new(schema);
     migrate::migrate(&pool, &schema, |_| {}).await.unwrap();
     assert!(migrate::plan(&pool, &schema).await.unwrap().is_empty(), "migration is idempotent");
@@ -42,21 +37,37 @@ async fn store() -> SqlStore {
     store_on(Dialect::Sqlite).await
 }
 
+const SUITE: &str = "store suite";
+
+/// Runs `case` on a fresh store on `dialect`, when this run has that server.
+async fn on<F: Future<Output = ()>>(dialect: Dialect, case: impl FnOnce(SqlStore) -> F) {
+    if available(dialect, SUITE) {
+        case(store_on(dialect).await).await;
+    }
+}
+
+/// Runs `case` (which builds its own store) on `dialect`, when this run has that server.
+async fn on_dialect<F: Future<Output = ()>>(dialect: Dialect, case: impl FnOnce(Dialect) -> F) {
+    if available(dialect, SUITE) {
+        case(dialect).await;
+    }
+}
+
 /// Runs each listed `async fn(SqlStore)` once per backend.
 macro_rules! on_every_backend {
     ($($case:ident),* $(,)?) => {
-        mod sqlite { $(#[tokio::test] async fn $case() { super::$case(super::store_on(super::Dialect::Sqlite).await).await } )* }
-        mod postgres { $(#[tokio::test] async fn $case() { super::$case(super::store_on(super::Dialect::Postgres).await).await } )* }
-        mod mysql { $(#[tokio::test] async fn $case() { super::$case(super::store_on(super::Dialect::Mysql).await).await } )* }
+        mod sqlite { $(#[tokio::test] async fn $case() { super::on(super::Dialect::Sqlite, super::$case).await } )* }
+        mod postgres { $(#[tokio::test] async fn $case() { super::on(super::Dialect::Postgres, super::$case).await } )* }
+        mod mysql { $(#[tokio::test] async fn $case() { super::on(super::Dialect::Mysql, super::$case).await } )* }
     };
 }
 
 /// Like `on_every_backend!` for cases that build their own store: `async fn(Dialect)`.
 macro_rules! on_every_dialect {
     ($($case:ident),* $(,)?) => {
-        mod sqlite_schema { $(#[tokio::test] async fn $case() { super::$case(super::Dialect::Sqlite).await } )* }
-        mod postgres_schema { $(#[tokio::test] async fn $case() { super::$case(super::Dialect::Postgres).await } )* }
-        mod mysql_schema { $(#[tokio::test] async fn $case() { super::$case(super::Dialect::Mysql).await } )* }
+        mod sqlite_schema { $(#[tokio::test] async fn $case() { super::on_dialect(super::Dialect::Sqlite, super::$case).await } )* }
+        mod postgres_schema { $(#[tokio::test] async fn $case() { super::on_dialect(super::Dialect::Postgres, super::$case).await } )* }
+        mod mysql_schema { $(#[tokio::test] async fn $case() { super::on_dialect(super::Dialect::Mysql, super::$case).await } )* }
     };
 }
 
@@ -430,7 +441,7 @@ async fn serial_ids_in_a_transaction(d: Dialect) {
 }
 
 async fn migration_adds_configured_fields(d: Dialect) {
-    let pool = open(&fresh_database(d).await).await.unwrap();
+    let pool = open(&database_url(d).await).await.unwrap();
     let base = Schema::better_auth(Plugins { jwt: true, two_factor: true });
     migrate::migrate(&pool, &base, |_| {}).await.unwrap();
     let grown = configured(
@@ -484,7 +495,7 @@ mod hooked {
         let dir = tempfile::tempdir().unwrap();
         let url = match d {
             Dialect::Sqlite => format!("sqlite://{}/cas.db", dir.path().display()),
-            _ => fresh_database(d).await,
+            _ => database_url(d).await,
         };
         let pool = open(&url).await.unwrap();
         let mut schema = Schema::better_auth(Plugins { jwt: false, two_factor: true });
@@ -632,9 +643,9 @@ mod hooked {
 
     macro_rules! on_every_dialect_concurrently {
         ($($case:ident),*) => {
-            mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(super::Dialect::Sqlite)).await.unwrap() } )* }
-            mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(super::Dialect::Postgres)).await.unwrap() } )* }
-            mod mysql { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(super::Dialect::Mysql)).await.unwrap() } )* }
+            mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), crate::store::tests::on_dialect(super::Dialect::Sqlite, super::$case)).await.unwrap() } )* }
+            mod postgres { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), crate::store::tests::on_dialect(super::Dialect::Postgres, super::$case)).await.unwrap() } )* }
+            mod mysql { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { tokio::time::timeout(std::time::Duration::from_secs(60), crate::store::tests::on_dialect(super::Dialect::Mysql, super::$case)).await.unwrap() } )* }
         };
     }
 

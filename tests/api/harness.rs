@@ -1,4 +1,5 @@
-//! `spawn_app()`: the server on an ephemeral port with a temporary data folder.
+//! `spawn_app()`: the server on an ephemeral port with a temporary data folder. Which outside
+//! services a run has, and fresh databases on them, are `palisade::testing`'s.
 
 use std::path::PathBuf;
 
@@ -128,22 +129,4 @@ impl TestApp {
         pool.close().await;
         n.0
     }
-}
-
-/// A fresh database on the backend's server (`None`: the app's own SQLite file).
-pub async fn fresh_database(d: palisade::store::sql::Dialect) -> Option<String> {
-    let server = match d {
-        palisade::store::sql::Dialect::Sqlite => return None,
-        palisade::store::sql::Dialect::Postgres => {
-            std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432".into())
-        }
-        palisade::store::sql::Dialect::Mysql => {
-            std::env::var("TEST_MYSQL_URL").unwrap_or("mysql://root@127.0.0.1:3306".into())
-        }
-    };
-    let name = format!("palisade_t_{}", palisade::crypto::random_id(12).to_lowercase());
-    let admin = palisade::store::sql::open(&format!("{server}/test")).await.expect("database server reachable");
-    admin.execute_raw(&format!("create database {name}")).await.unwrap();
-    admin.close().await;
-    Some(format!("{server}/{name}"))
 }

@@ -11,9 +11,9 @@ use palisade::store::sql::Dialect;
 use palisade::store::{Record, Where};
 use serde_json::{Value, json};
 
-use crate::harness::{Resp, TestApp, fresh_database, spawn_hooked};
+use palisade::testing::{Service, dialects, fresh_database, require};
 
-const BACKENDS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+use crate::harness::{Resp, TestApp, spawn_hooked};
 
 /// Where the copies of a session and its user live besides the database.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +21,12 @@ enum Copies {
     LocalCache,
     CookieCache,
     Redis,
+}
+
+/// The copies this run can check: Redis only when `TEST_REDIS_URL` is set.
+fn every_copy(what: &str) -> Vec<Copies> {
+    let redis = require(Service::Redis, what).map(|_| Copies::Redis);
+    [Copies::LocalCache, Copies::CookieCache].into_iter().chain(redis).collect()
 }
 
 const FIELDS: &str = r#"
@@ -126,8 +132,7 @@ async fn serve(d: Dialect, copies: Copies, sql: bool, hooks: Hooks) -> TestApp {
                 cfg.session.cookie_cache.max_age = 300;
             }
             Copies::Redis => {
-                let redis = std::env::var("TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
-                cfg.secondary_storage.url = Some(redis);
+                cfg.secondary_storage.url = Service::Redis.value();
             }
         }
     };
@@ -210,8 +215,8 @@ async fn hook_writes_are_seen(app: &TestApp, label: &str, copies: Copies, ip: &s
 
 #[tokio::test]
 async fn sql_hook_writes_are_what_the_response_and_every_copy_show() {
-    for d in BACKENDS {
-        for copies in [Copies::LocalCache, Copies::CookieCache, Copies::Redis] {
+    for d in dialects("SQL hook writes") {
+        for copies in every_copy("SQL hook writes in Redis") {
             let app = serve(d, copies, true, Hooks::new()).await;
             hook_writes_are_seen(&app, &format!("{d:?} {copies:?} SQL"), copies, "sql-hook", false).await;
         }
@@ -220,8 +225,8 @@ async fn sql_hook_writes_are_what_the_response_and_every_copy_show() {
 
 #[tokio::test]
 async fn rust_hook_writes_are_what_the_response_and_every_copy_show() {
-    for d in BACKENDS {
-        for copies in [Copies::LocalCache, Copies::CookieCache, Copies::Redis] {
+    for d in dialects("Rust hook writes") {
+        for copies in every_copy("Rust hook writes in Redis") {
             let app = serve(d, copies, false, rust_hooks(d)).await;
             hook_writes_are_seen(&app, &format!("{d:?} {copies:?} Rust"), copies, "rust-hook", true).await;
         }

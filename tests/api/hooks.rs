@@ -13,9 +13,9 @@ use palisade::store::sql::{Dialect, Pool, SqlStore, open};
 use palisade::store::{Ops, Record, Schema, Where};
 use serde_json::json;
 
-use crate::harness::{TestApp, fresh_database, spawn_hooked};
+use palisade::testing::{dialects, fresh_database};
 
-pub const BACKENDS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+use crate::harness::{TestApp, spawn_hooked};
 
 /// A fresh database with the app's own tables; returns its URL (`None`: the temp-dir SQLite file).
 pub async fn app_database(d: Dialect) -> (Option<String>, Pool) {
@@ -149,7 +149,7 @@ async fn component_layout_on(d: Dialect) {
 
 #[tokio::test]
 async fn component_layout_keeps_auth_tables_apart_on_every_backend() {
-    for d in BACKENDS {
+    for d in dialects("component layout") {
         component_layout_on(d).await;
     }
 }
@@ -230,7 +230,7 @@ async fn sql_hooks_on(d: Dialect) {
 
 #[tokio::test]
 async fn sql_hooks_keep_the_app_table_in_step_on_every_backend() {
-    for d in BACKENDS {
+    for d in dialects("SQL hooks") {
         sql_hooks_on(d).await;
     }
 }
@@ -316,7 +316,7 @@ async fn rust_hooks_on(d: Dialect) {
 
 #[tokio::test]
 async fn rust_hooks_share_the_transaction_and_a_failure_leaves_nothing() {
-    for d in BACKENDS {
+    for d in dialects("Rust hooks") {
         rust_hooks_on(d).await;
     }
 }

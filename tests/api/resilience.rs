@@ -1,8 +1,12 @@
 //! A backing service going away mid-run: a clear 5xx with a code, no panic, and recovery
 //! when it returns, with nothing acknowledged lost (the database is the source of truth).
+//! Each test starts a private server from the installed binaries, so it runs when the
+//! service's variable says the service is installed (`palisade::testing`).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use palisade::testing::{Service, require};
 
 use crate::harness::spawn_with;
 
@@ -32,6 +36,9 @@ fn start_redis(port: u16) -> Redis {
 
 #[tokio::test]
 async fn redis_outage_is_a_503_and_recovers() {
+    if require(Service::Redis, "Redis outage (starts its own redis-server)").is_none() {
+        return;
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let redis = start_redis(port);
     let app = spawn_with(|c| c.secondary_storage.url = Some(format!("redis://127.0.0.1:{port}"))).await;
@@ -118,6 +125,9 @@ impl Drop for Postgres {
 /// no hang), and when it returns so does the service, with the acknowledged sign-up intact.
 #[tokio::test]
 async fn database_outage_is_a_503_and_recovers() {
+    if require(Service::Postgres, "database outage (starts its own PostgreSQL server)").is_none() {
+        return;
+    }
     let db = Postgres::start();
     let url = db.url();
     let mut cfg = palisade::config::Config::default();

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use palisade::testing::{Service, require};
+
 use crate::harness::{Resp, SECRET, TestApp, spawn_with};
 
 const CLIENT_ID: &str = "palisade-test";
@@ -22,7 +24,9 @@ pub(crate) struct NodeServer {
     pub(crate) url: String,
 }
 
-pub(crate) async fn node(script: &str) -> NodeServer {
+/// `script` started, or `None` (and one line saying so) when this run has no `TEST_OIDC`.
+pub(crate) async fn node(script: &str) -> Option<NodeServer> {
+    require(Service::Oidc, "social sign-in")?;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
     assert!(
         dir.join("node_modules/oidc-provider").exists(),
@@ -45,7 +49,7 @@ pub(crate) async fn node(script: &str) -> NodeServer {
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    NodeServer { _child: child, url }
+    Some(NodeServer { _child: child, url })
 }
 
 /// The server with `toml` (social providers, account and schema sections) loaded through the
@@ -175,7 +179,7 @@ async fn sign_in(app: &TestApp, b: &reqwest::Client, issuer: &str, login: &str, 
 
 #[tokio::test]
 async fn oidc_new_user_sign_in_again_and_tokens() {
-    let idp = node("provider.mjs").await;
+    let Some(idp) = node("provider.mjs").await else { return };
     let app = spawn_toml(&oidc_toml(&idp.url, "")).await;
     let body = json!({"provider": "oidc", "callbackURL": "/dashboard", "newUserCallbackURL": "/welcome"});
 
@@ -297,7 +301,7 @@ async fn verify_email(app: &TestApp, email: &str) {
 
 #[tokio::test]
 async fn oidc_links_existing_user_only_on_verified_email() {
-    let idp = node("provider.mjs").await;
+    let Some(idp) = node("provider.mjs").await else { return };
     let app = spawn_toml(&oidc_toml(&idp.url, "")).await;
     let body = json!({"provider": "oidc", "callbackURL": "/home", "errorCallbackURL": "/oops"});
 
@@ -359,7 +363,7 @@ async fn oidc_links_existing_user_only_on_verified_email() {
 
 #[tokio::test]
 async fn oidc_refuses_tampered_state_replayed_code_and_bad_signature() {
-    let idp = node("provider.mjs").await;
+    let Some(idp) = node("provider.mjs").await else { return };
     let app = spawn_toml(&oidc_toml(&idp.url, "")).await;
     let body = json!({"provider": "oidc", "callbackURL": "/home", "errorCallbackURL": "http://localhost:5173/error"});
     let b = browser();
@@ -462,7 +466,7 @@ pub(crate) fn state_of(url: &str) -> String {
 
 #[tokio::test]
 async fn github_preset_against_its_documented_shapes() {
-    let presets = node("presets.mjs").await;
+    let Some(presets) = node("presets.mjs").await else { return };
     let app = spawn_toml(&presets_toml(&presets.url)).await;
     let (url, cookie) = start(&app, json!({"provider": "github", "callbackURL": "/gh"})).await;
     assert!(url.starts_with(&format!(
@@ -506,7 +510,7 @@ async fn github_preset_against_its_documented_shapes() {
 
 #[tokio::test]
 async fn google_preset_code_flow_id_token_and_encrypted_tokens() {
-    let presets = node("presets.mjs").await;
+    let Some(presets) = node("presets.mjs").await else { return };
     let app = spawn_toml(&presets_toml(&presets.url)).await;
     let (url, cookie) = start(&app, json!({"provider": "google", "callbackURL": "/g"})).await;
     assert!(
@@ -569,7 +573,7 @@ async fn google_preset_code_flow_id_token_and_encrypted_tokens() {
 /// Convex integration's migration guide does.
 #[tokio::test]
 async fn adoption_refuses_an_email_the_provider_did_not_verify() {
-    let presets = node("presets.mjs").await;
+    let Some(presets) = node("presets.mjs").await else { return };
     let hooks = r#"
 [hooks.user]
 adopt = "SELECT id FROM app_users WHERE email = :email"
@@ -604,7 +608,7 @@ after_create = "INSERT INTO app_users (email) VALUES (:email) RETURNING id"
 /// absolute on the site URL) with `?ott=`, which the SPA exchanges once for the session.
 #[tokio::test]
 async fn social_callback_hands_the_session_to_the_spa_with_a_one_time_token() {
-    let presets = node("presets.mjs").await;
+    let Some(presets) = node("presets.mjs").await else { return };
     let toml =
         format!("{}\n[plugins]\ncross_domain_site_url = \"http://localhost:5173\"\n", presets_toml(&presets.url));
     let app = spawn_toml(&toml).await;

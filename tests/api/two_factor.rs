@@ -10,7 +10,9 @@ use palisade::auth::users::{self, SignUp};
 use palisade::auth::{Auth, RequestMeta, User};
 use palisade::config::Config;
 use palisade::plugins::two_factor::{self as tf, MAX_CHALLENGE_ATTEMPTS, MAX_FAILED_VERIFICATIONS, Method, Subject};
+use palisade::store::sql::Dialect;
 use palisade::store::{Record, Where};
+use palisade::testing::{available, fresh_database};
 
 const PASSWORD: &str = "brute-force-pass-1";
 
@@ -179,13 +181,10 @@ async fn parallel_guesses_cannot_pass_the_limit_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_guesses_cannot_pass_the_limit_postgres() {
-    let server = std::env::var("TEST_POSTGRES_URL").unwrap_or("postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("palisade_t_2fa_{}", palisade::crypto::random_id(8).to_lowercase());
-    let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await.expect("PostgreSQL is required");
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&admin).await.expect("create db");
-    parallel_guesses_stop_at_the_limit(Some(format!("{server}/{name}"))).await;
-    let drop = format!("drop database if exists {name} with (force)");
-    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await.expect("drop db");
+    if !available(Dialect::Postgres, "parallel two-factor guesses") {
+        return;
+    }
+    parallel_guesses_stop_at_the_limit(fresh_database(Dialect::Postgres).await).await;
 }
 
 /// The last e-mailed one-time code in the server's mail log.

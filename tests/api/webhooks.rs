@@ -22,9 +22,10 @@ use palisade::store::{Record, Where};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{TestApp, fresh_database, spawn_hooked};
+use palisade::testing::{dialects, fresh_database};
 
-pub const BACKENDS: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+use crate::harness::{TestApp, spawn_hooked};
+
 pub const WH_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WH_SECRET_2: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 pub const PASSWORD: &str = "password-123";
@@ -216,7 +217,7 @@ async fn events_on(d: Dialect) {
 
 #[tokio::test]
 async fn webhooks_deliver_signed_events_on_every_backend() {
-    for d in BACKENDS {
+    for d in dialects("webhook delivery") {
         events_on(d).await;
     }
 }
@@ -287,7 +288,7 @@ async fn rollback_and_retry_on(d: Dialect) {
 
 #[tokio::test]
 async fn webhooks_roll_back_with_the_write_and_are_retried_on_every_backend() {
-    for d in BACKENDS {
+    for d in dialects("webhook rollback and retry") {
         rollback_and_retry_on(d).await;
     }
 }

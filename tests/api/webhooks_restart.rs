@@ -12,9 +12,10 @@ use palisade::store::{Ops, Record, Schema, Value};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
-use crate::harness::fresh_database;
+use palisade::testing::{dialects, fresh_database};
+
 use crate::harness::{ORIGIN, SECRET};
-use crate::webhooks::{BACKENDS, PASSWORD, Receiver, WH_SECRET};
+use crate::webhooks::{PASSWORD, Receiver, WH_SECRET};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -225,7 +226,7 @@ async fn restart_on(d: Dialect) {
 
 #[tokio::test]
 async fn webhooks_survive_a_restart_on_every_backend() {
-    for d in BACKENDS {
+    for d in dialects("webhooks across restarts") {
         restart_on(d).await;
     }
 }

@@ -9,14 +9,12 @@ use serde_json::{Map, Value as Json, json};
 
 use super::protocol;
 use super::provider::{Profile, Tokens};
-use crate::auth::{Auth, record_json};
+use crate::auth::Auth;
 use crate::crypto::symmetric;
 use crate::error::{ApiError, Result};
+use crate::model::fields::*;
+use crate::model::{Account, Row};
 use crate::store::{FindMany, Ops, Record, Value, Where, iso, now};
-
-/// Columns never shown by list-accounts (Better Auth's `parseAccountOutput`).
-const SECRET_COLUMNS: &[&str] =
-    &["accessToken", "refreshToken", "idToken", "accessTokenExpiresAt", "refreshTokenExpiresAt", "password", "scope"];
 
 /// A token as it is stored.
 pub fn seal(auth: &Auth, token: &str) -> String {
@@ -47,9 +45,9 @@ fn scopes_json(scope: Option<&str>) -> Json {
     json!(list)
 }
 
-pub async fn find_by_key(auth: &Auth, provider_id: &str, account_id: &str) -> Result<Option<Record>> {
-    let filter = [Where::eq("providerId", provider_id), Where::eq("accountId", account_id)];
-    Ok(auth.store.find_one("account", &filter).await?)
+pub async fn find_by_key(auth: &Auth, provider_id: &str, account_id: &str) -> Result<Option<Account>> {
+    let filter = [Where::eq(PROVIDER_ID, provider_id), Where::eq(ACCOUNT_ID, account_id)];
+    Ok(Account::parse(auth.store.find_one(Account::MODEL, &filter).await?)?)
 }
 
 /// A new linked account for `user_id` (through `ops`: the store or a sign-up transaction).
@@ -60,21 +58,21 @@ pub async fn create(
     provider_id: &str,
     profile: &Profile,
     tokens: &Tokens,
-) -> Result<Record> {
+) -> Result<Account> {
     let at = now();
     let rec = Record::new()
-        .with("accountId", profile.account_id.clone())
-        .with("providerId", provider_id)
-        .with("userId", user_id)
-        .with("accessToken", sealed(auth, &tokens.access_token))
-        .with("refreshToken", sealed(auth, &tokens.refresh_token))
-        .with("idToken", tokens.id_token.clone())
-        .with("accessTokenExpiresAt", tokens.access_token_expires_at)
-        .with("refreshTokenExpiresAt", tokens.refresh_token_expires_at)
-        .with("scope", scope_of(&tokens.scopes))
-        .with("createdAt", at)
-        .with("updatedAt", at);
-    Ok(ops.create("account", rec).await?)
+        .with(ACCOUNT_ID, profile.account_id.clone())
+        .with(PROVIDER_ID, provider_id)
+        .with(USER_ID, user_id)
+        .with(ACCESS_TOKEN, sealed(auth, &tokens.access_token))
+        .with(REFRESH_TOKEN, sealed(auth, &tokens.refresh_token))
+        .with(ID_TOKEN, tokens.id_token.clone())
+        .with(ACCESS_TOKEN_EXPIRES_AT, tokens.access_token_expires_at)
+        .with(REFRESH_TOKEN_EXPIRES_AT, tokens.refresh_token_expires_at)
+        .with(SCOPE, scope_of(&tokens.scopes))
+        .with(CREATED_AT, at)
+        .with(UPDATED_AT, at);
+    Ok(Account::try_from(ops.create(Account::MODEL, rec).await?)?)
 }
 
 /// Writes the tokens a provider just issued onto an existing account; absent values keep
@@ -83,23 +81,23 @@ pub async fn create(
 pub async fn refresh_stored(auth: &Auth, account_row_id: &str, tokens: &Tokens, merge_scope: bool) -> Result<()> {
     let mut data = Record::new();
     if let Some(t) = &tokens.id_token {
-        data.set("idToken", t.clone());
+        data.set(ID_TOKEN, t.clone());
     }
     if let Some(t) = &tokens.access_token {
-        data.set("accessToken", seal(auth, t));
+        data.set(ACCESS_TOKEN, seal(auth, t));
     }
     if let Some(t) = &tokens.refresh_token {
-        data.set("refreshToken", seal(auth, t));
+        data.set(REFRESH_TOKEN, seal(auth, t));
     }
     if let Some(d) = tokens.access_token_expires_at {
-        data.set("accessTokenExpiresAt", d);
+        data.set(ACCESS_TOKEN_EXPIRES_AT, d);
     }
     if let Some(d) = tokens.refresh_token_expires_at {
-        data.set("refreshTokenExpiresAt", d);
+        data.set(REFRESH_TOKEN_EXPIRES_AT, d);
     }
-    let filter = [Where::eq("id", account_row_id)];
+    let filter = [Where::eq(ID, account_row_id)];
     if merge_scope && !tokens.scopes.is_empty() {
-        let stored = auth.store.find_one("account", &filter).await?.and_then(|a| a.str("scope").map(str::to_string));
+        let stored = Account::parse(auth.store.find_one(Account::MODEL, &filter).await?)?.and_then(|a| a.scope);
         let mut merged: Vec<String> =
             stored.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         for s in &tokens.scopes {
@@ -107,15 +105,16 @@ pub async fn refresh_stored(auth: &Auth, account_row_id: &str, tokens: &Tokens, 
                 merged.push(s.clone());
             }
         }
-        data.set("scope", merged.join(","));
+        data.set(SCOPE, merged.join(","));
     }
-    data.set("updatedAt", now());
-    auth.store.update("account", &filter, data).await?;
+    data.set(UPDATED_AT, now());
+    auth.store.update(Account::MODEL, &filter, data).await?;
     Ok(())
 }
 
-pub async fn for_user(auth: &Auth, user_id: &str) -> Result<Vec<Record>> {
-    Ok(auth.store.find_many("account", &[Where::eq("userId", user_id)], FindMany::default()).await?)
+pub async fn for_user(auth: &Auth, user_id: &str) -> Result<Vec<Account>> {
+    let rows = auth.store.find_many(Account::MODEL, &[Where::eq(USER_ID, user_id)], FindMany::default()).await?;
+    Ok(Account::parse_all(rows)?)
 }
 
 /// `GET /list-accounts`: every account without tokens, `scope` as `scopes: string[]`.
@@ -124,9 +123,9 @@ pub async fn list(auth: &Auth, user_id: &str) -> Result<Json> {
     let out: Vec<Json> = rows
         .iter()
         .map(|a| {
-            let mut j = record_json(a, SECRET_COLUMNS);
+            let mut j = a.to_public_json();
             if let Some(obj) = j.as_object_mut() {
-                obj.insert("scopes".into(), scopes_json(a.str("scope")));
+                obj.insert("scopes".into(), scopes_json(a.scope.as_deref()));
             }
             j
         })
@@ -144,31 +143,31 @@ pub async fn unlink(auth: &Auth, user_id: &str, account_row_id: &str) -> Result<
     if rows.len() == 1 && !auth.config.account.account_linking.allow_unlinking_all {
         return Err(ApiError::new(400, "FAILED_TO_UNLINK_LAST_ACCOUNT", "You can't unlink your last account"));
     }
-    let acc = rows.iter().find(|a| a.str("id") == Some(account_row_id)).ok_or_else(account_not_found)?;
-    auth.store.delete("account", &[Where::eq("id", acc.string("id"))]).await?;
+    let acc = rows.iter().find(|a| a.id == account_row_id).ok_or_else(account_not_found)?;
+    auth.store.delete(Account::MODEL, &[Where::eq(ID, acc.id.as_str())]).await?;
     Ok(())
 }
 
-async fn owned(auth: &Auth, user_id: &str, account_row_id: &str) -> Result<Record> {
-    let filter = [Where::eq("id", account_row_id), Where::eq("userId", user_id)];
-    auth.store.find_one("account", &filter).await?.ok_or_else(account_not_found)
+async fn owned(auth: &Auth, user_id: &str, account_row_id: &str) -> Result<Account> {
+    let filter = [Where::eq(ID, account_row_id), Where::eq(USER_ID, user_id)];
+    Account::parse(auth.store.find_one(Account::MODEL, &filter).await?)?.ok_or_else(account_not_found)
 }
 
-fn provider_for(auth: &Auth, acc: &Record) -> Result<std::sync::Arc<super::Provider>> {
-    let id = acc.string("providerId");
+fn provider_for(auth: &Auth, acc: &Account) -> Result<std::sync::Arc<super::Provider>> {
+    let id = &acc.provider_id;
     auth.social
-        .get(&id)
+        .get(id)
         .ok_or_else(|| ApiError::new(400, "PROVIDER_NOT_SUPPORTED", format!("Provider {id} is not supported.")))
 }
 
 /// Calls the refresh grant and stores what it returns; returns the new tokens.
-async fn refresh_now(auth: &Auth, acc: &Record, refresh_token: &str, err: fn() -> ApiError) -> Result<Tokens> {
+async fn refresh_now(auth: &Auth, acc: &Account, refresh_token: &str, err: fn() -> ApiError) -> Result<Tokens> {
     let provider = provider_for(auth, acc)?;
     let tokens = protocol::refresh(&provider, refresh_token).await.map_err(|e| {
         tracing::warn!(provider = %provider.id, error = %e, "token refresh refused");
         err()
     })?;
-    refresh_stored(auth, &acc.string("id"), &tokens, false).await?;
+    refresh_stored(auth, &acc.id, &tokens, false).await?;
     Ok(tokens)
 }
 
@@ -184,19 +183,19 @@ fn failed_refresh() -> ApiError {
 /// token is stored (Better Auth's `getValidAccessToken`).
 async fn valid_tokens(
     auth: &Auth,
-    acc: &Record,
+    acc: &Account,
 ) -> Result<(Option<String>, Option<chrono::DateTime<Utc>>, Option<String>)> {
     provider_for(auth, acc)?;
-    let expires = acc.date("accessTokenExpiresAt");
+    let expires = acc.access_token_expires_at;
     let expiring = expires.is_some_and(|e| e - Utc::now() < Duration::seconds(5));
-    if let (true, Some(stored)) = (expiring, acc.str("refreshToken")) {
+    if let (true, Some(stored)) = (expiring, acc.refresh_token.as_deref()) {
         let refresh = unseal(auth, stored).map_err(|_| failed_access_token())?;
         let t = refresh_now(auth, acc, &refresh, failed_access_token).await?;
-        let id_token = t.id_token.or_else(|| acc.str("idToken").map(String::from));
+        let id_token = t.id_token.or_else(|| acc.id_token.clone());
         return Ok((t.access_token, t.access_token_expires_at.or(expires), id_token));
     }
-    let access = acc.str("accessToken").map(|t| unseal(auth, t)).transpose().map_err(|_| failed_access_token())?;
-    Ok((access, expires, acc.str("idToken").map(String::from)))
+    let access = acc.access_token.as_deref().map(|t| unseal(auth, t)).transpose().map_err(|_| failed_access_token())?;
+    Ok((access, expires, acc.id_token.clone()))
 }
 
 /// `POST /get-access-token {accountId}` → `{accessToken, accessTokenExpiresAt, scopes, idToken}`.
@@ -208,7 +207,7 @@ pub async fn access_token(auth: &Auth, user_id: &str, account_row_id: &str) -> R
     if let Some(e) = expires {
         out.insert("accessTokenExpiresAt".into(), iso(&e).into());
     }
-    out.insert("scopes".into(), scopes_json(acc.str("scope")));
+    out.insert("scopes".into(), scopes_json(acc.scope.as_deref()));
     if let Some(t) = id_token {
         out.insert("idToken".into(), t.into());
     }
@@ -221,7 +220,8 @@ pub async fn refresh_token(auth: &Auth, user_id: &str, account_row_id: &str) -> 
     // Every provider here speaks the refresh grant, so TOKEN_REFRESH_NOT_SUPPORTED never applies.
     provider_for(auth, &acc)?;
     let stored = acc
-        .str("refreshToken")
+        .refresh_token
+        .as_deref()
         .ok_or_else(|| ApiError::new(400, "REFRESH_TOKEN_NOT_FOUND", "Refresh token not found"))?;
     let old_refresh = unseal(auth, stored).map_err(|_| failed_refresh())?;
     let t = refresh_now(auth, &acc, &old_refresh, failed_refresh).await?;
@@ -230,14 +230,11 @@ pub async fn refresh_token(auth: &Auth, user_id: &str, account_row_id: &str) -> 
     out.insert("accessToken".into(), t.access_token.clone().into());
     out.insert("refreshToken".into(), t.refresh_token.clone().unwrap_or(old_refresh).into());
     out.insert("accessTokenExpiresAt".into(), opt_date(t.access_token_expires_at));
-    out.insert(
-        "refreshTokenExpiresAt".into(),
-        opt_date(t.refresh_token_expires_at.or(acc.date("refreshTokenExpiresAt"))),
-    );
-    out.insert("scope".into(), acc.str("scope").into());
-    out.insert("idToken".into(), t.id_token.or_else(|| acc.str("idToken").map(String::from)).into());
-    out.insert("providerId".into(), acc.string("providerId").into());
-    out.insert("accountId".into(), acc.string("id").into());
+    out.insert("refreshTokenExpiresAt".into(), opt_date(t.refresh_token_expires_at.or(acc.refresh_token_expires_at)));
+    out.insert("scope".into(), acc.scope.clone().into());
+    out.insert("idToken".into(), t.id_token.or_else(|| acc.id_token.clone()).into());
+    out.insert("providerId".into(), acc.provider_id.clone().into());
+    out.insert("accountId".into(), acc.id.clone().into());
     // Better Auth omits undefined members.
     out.retain(|_, v| !v.is_null());
     Ok(Json::Object(out))
@@ -247,7 +244,7 @@ pub async fn refresh_token(auth: &Auth, user_id: &str, account_row_id: &str) -> 
 /// the profile the provider gives for the stored (refreshed if due) token.
 pub async fn account_info(auth: &Auth, user_id: &str, account_row_id: &str) -> Result<Json> {
     let acc = owned(auth, user_id, account_row_id).await?;
-    let provider = auth.social.get(&acc.string("providerId")).ok_or_else(|| {
+    let provider = auth.social.get(&acc.provider_id).ok_or_else(|| {
         ApiError::new(400, "PROVIDER_NOT_CONFIGURED", "Account is not associated with a configured social provider.")
     })?;
     let (access, _, id_token) = valid_tokens(auth, &acc).await?;
@@ -267,6 +264,6 @@ pub async fn account_info(auth: &Auth, user_id: &str, account_row_id: &str) -> R
             "emailVerified": profile.email_verified,
         },
         "data": profile.raw,
-        "account": { "id": acc.string("id"), "providerId": acc.string("providerId"), "accountId": acc.string("accountId") },
+        "account": { "id": acc.id, "providerId": acc.provider_id, "accountId": acc.account_id },
     }))
 }

@@ -12,6 +12,7 @@ use super::{Providers, protocol};
 use crate::auth::{Auth, RequestMeta, Session, User, email, sessions, users};
 use crate::crypto::{random_url_safe, symmetric};
 use crate::error::{ApiError, Result};
+use crate::model::{NewUser, Row, fields::*};
 use crate::store::{Intent, Record, StoreError, Where, now};
 
 pub fn provider_not_found() -> ApiError {
@@ -233,7 +234,7 @@ pub async fn sign_in_with_profile(
     let email = users::normalize_email(profile.email.as_deref().unwrap_or_default());
     let linked = accounts::find_by_key(auth, &provider.id, &profile.account_id).await.map_err(internal)?;
     let existing = match &linked {
-        Some(acc) => match users::find_by_id(auth, &acc.string("userId")).await.map_err(internal)? {
+        Some(acc) => match users::find_by_id(auth, &acc.user_id).await.map_err(internal)? {
             Some(u) => Some(u),
             None => return Err("unable to link account".into()),
         },
@@ -248,7 +249,7 @@ pub async fn sign_in_with_profile(
     match &linked {
         Some(acc) => {
             if auth.config.account.update_account_on_sign_in {
-                accounts::refresh_stored(auth, &acc.string("id"), tokens, false).await.map_err(internal)?;
+                accounts::refresh_stored(auth, &acc.id, tokens, false).await.map_err(internal)?;
             }
         }
         None => {
@@ -288,27 +289,23 @@ async fn create_user(
     callback_url: &str,
     meta: &RequestMeta,
 ) -> std::result::Result<SignedIn, String> {
-    let at = now();
-    let mut rec = Record::new()
-        .with("name", profile.name.clone())
-        .with("email", users::normalize_email(profile.email.as_deref().unwrap_or_default()))
-        .with("emailVerified", profile.email_verified)
-        .with("image", profile.image.clone())
-        .with("createdAt", at)
-        .with("updatedAt", at);
-    if auth.schema.model("user").is_ok_and(|m| m.field("twoFactorEnabled").is_ok()) {
-        rec.set("twoFactorEnabled", false);
+    let mut rec = NewUser {
+        name: profile.name.clone(),
+        email: users::normalize_email(profile.email.as_deref().unwrap_or_default()),
+        email_verified: profile.email_verified,
+        image: profile.image.clone(),
     }
+    .into_record(now());
     for (k, v) in provider.typed_additional(&auth.schema, profile) {
         rec.set(&k, v);
     }
     let created = async {
         // The hooks' adoption policy refuses an email this provider did not verify.
         let tx = auth.store.begin_with(&Intent::social(&provider.id)).await?;
-        let user = match tx.create("user", rec).await {
+        let user = match tx.create(User::MODEL, rec).await {
             // A race with another sign-up of this email: not the client's to act on.
             Err(StoreError::Unique(_)) => return Err(ApiError::new(500, "FAILED_TO_CREATE_USER", "user exists")),
-            other => User(other?),
+            other => User::try_from(other?)?,
         };
         accounts::create(auth, &*tx, user.id(), &provider.id, profile, tokens).await?;
         let session = sessions::create(auth, &*tx, user.id(), false, meta).await?;
@@ -339,9 +336,9 @@ async fn update_user_info(
     profile: &Profile,
     with_email: bool,
 ) -> Result<User> {
-    let mut data = Record::new().with("name", profile.name.clone());
+    let mut data = Record::new().with(NAME, profile.name.clone());
     if let Some(image) = &profile.image {
-        data.set("image", image.clone());
+        data.set(IMAGE, image.clone());
     }
     for (k, v) in provider.typed_additional(&auth.schema, profile) {
         data.set(&k, v);
@@ -353,12 +350,12 @@ async fn update_user_info(
         } else {
             profile.email_verified
         };
-        data.set("email", email);
-        data.set("emailVerified", verified);
+        data.set(EMAIL, email);
+        data.set(EMAIL_VERIFIED, verified);
     }
-    data.set("updatedAt", now());
-    let updated = auth.store.update("user", &[Where::eq("id", user.id())], data).await?;
-    Ok(updated.map(User).unwrap_or_else(|| user.clone()))
+    data.set(UPDATED_AT, now());
+    let updated = auth.store.update(User::MODEL, &[Where::eq(ID, user.id())], data).await?;
+    Ok(User::parse(updated)?.unwrap_or_else(|| user.clone()))
 }
 
 /// The key that seals the link flow's session token inside the state row.
@@ -410,8 +407,8 @@ async fn link_account(
         "unable_to_link_account"
     };
     match accounts::find_by_key(auth, &provider.id, &profile.account_id).await.map_err(db)? {
-        Some(acc) if acc.string("userId") != link.user_id => return Err("account_already_linked_to_different_user"),
-        Some(acc) => accounts::refresh_stored(auth, &acc.string("id"), tokens, true).await.map_err(db)?,
+        Some(acc) if acc.user_id != link.user_id => return Err("account_already_linked_to_different_user"),
+        Some(acc) => accounts::refresh_stored(auth, &acc.id, tokens, true).await.map_err(db)?,
         None => {
             accounts::create(auth, &*auth.store, &link.user_id, &provider.id, profile, tokens).await.map_err(db)?;
         }
@@ -476,10 +473,10 @@ pub async fn sign_in_with_id_token(
 pub async fn link_with_id_token(auth: &Auth, provider: &Provider, user: &User, input: IdTokenInput) -> Result<()> {
     let (tokens, profile) = verify_client_id_token(provider, &input).await?;
     if let Some(acc) = accounts::find_by_key(auth, &provider.id, &profile.account_id).await? {
-        if acc.string("userId") != user.id() {
+        if acc.user_id != user.id {
             return Err(ApiError::new(409, "SOCIAL_ACCOUNT_ALREADY_LINKED", "Social account already linked"));
         }
-        return accounts::refresh_stored(auth, &acc.string("id"), &tokens, false).await;
+        return accounts::refresh_stored(auth, &acc.id, &tokens, false).await;
     }
     let linking = &auth.config.account.account_linking;
     if (!linking.trusted_providers.contains(&provider.id) && !profile.email_verified) || !linking.enabled {

@@ -8,6 +8,7 @@ use serde_json::Value as Json;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::{ProfileSource, SocialKind, SocialProviderConfig};
+use crate::model::User;
 use crate::store::Schema;
 use crate::store::schema::value_from_json;
 
@@ -186,7 +187,7 @@ impl Provider {
 
     /// Every `map_profile` target must be a user field the schema has.
     pub fn check_schema(&self, schema: &Schema) -> Result<(), String> {
-        let user = schema.model("user").map_err(|e| e.to_string())?;
+        let user = schema.model(User::MODEL).map_err(|e| e.to_string())?;
         for (field, _) in &self.map_profile {
             if user.field(field).is_err() || ["id", "email", "emailVerified"].contains(&field.as_str()) {
                 return Err(format!(
@@ -291,7 +292,7 @@ impl Provider {
     /// Additional user fields from the profile, typed by the schema; values of the wrong
     /// type are left out (and logged) rather than failing the sign-in.
     pub fn typed_additional(&self, schema: &Schema, profile: &Profile) -> Vec<(String, crate::store::Value)> {
-        let Ok(user) = schema.model("user") else { return Vec::new() };
+        let Ok(user) = schema.model(User::MODEL) else { return Vec::new() };
         profile
             .additional
             .iter()

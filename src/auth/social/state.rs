@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Auth;
 use crate::crypto::{ct_eq, random_url_safe};
 use crate::error::{ApiError, Result};
-use crate::store::{Record, Where, now};
+use crate::model::fields::{ID, IDENTIFIER};
+use crate::model::{Row, Verification};
+use crate::store::{Where, now};
 
 /// Name of the state cookie (`better-auth.state`) and its lifetime.
 pub const COOKIE: &str = "state";
@@ -70,13 +72,8 @@ pub async fn create(auth: &Auth, mut data: StateData) -> Result<String> {
     data.expires_at = (Utc::now() + Duration::minutes(ROW_TTL_MINUTES)).timestamp_millis();
     let value = serde_json::to_string(&data).map_err(|e| ApiError::internal("oauth state", e))?;
     let at = now();
-    let row = Record::new()
-        .with("identifier", identifier(&state))
-        .with("value", value)
-        .with("expiresAt", at + Duration::minutes(ROW_TTL_MINUTES))
-        .with("createdAt", at)
-        .with("updatedAt", at);
-    auth.store.create("verification", row).await?;
+    let row = Verification::new_record(&identifier(&state), &value, at + Duration::minutes(ROW_TTL_MINUTES), at);
+    auth.store.create(Verification::MODEL, row).await?;
     Ok(state)
 }
 
@@ -89,8 +86,9 @@ pub async fn consume(
 ) -> std::result::Result<StateData, StateError> {
     let mismatch = |error_url: Option<String>| StateError { code: "state_mismatch", error_url };
     let internal = StateError { code: "internal_server_error", error_url: None };
-    let filter = [Where::eq("identifier", identifier(state))];
-    let row = match auth.store.find_one("verification", &filter).await {
+    let filter = [Where::eq(IDENTIFIER, identifier(state))];
+    let found = auth.store.find_one(Verification::MODEL, &filter).await.map_err(ApiError::from);
+    let row = match found.and_then(|r| Ok(Verification::parse(r)?)) {
         Ok(Some(row)) => row,
         Ok(None) => return Err(mismatch(None)),
         Err(e) => {
@@ -98,7 +96,7 @@ pub async fn consume(
             return Err(internal);
         }
     };
-    let data: StateData = serde_json::from_str(row.str("value").unwrap_or_default()).map_err(|_| mismatch(None))?;
+    let data: StateData = serde_json::from_str(&row.value).map_err(|_| mismatch(None))?;
     let own_url = data.error_url.clone();
     if data.oauth_state.as_deref().is_some_and(|s| !ct_eq(s, state)) {
         return Err(mismatch(own_url));
@@ -106,7 +104,7 @@ pub async fn consume(
     if !cookie_state.is_some_and(|c| ct_eq(c, state)) {
         return Err(mismatch(own_url));
     }
-    if let Err(e) = auth.store.delete("verification", &[Where::eq("id", row.string("id"))]).await {
+    if let Err(e) = auth.store.delete(Verification::MODEL, &[Where::eq(ID, row.id.as_str())]).await {
         tracing::error!(%e, "deleting oauth state");
         return Err(internal);
     }

@@ -1,6 +1,5 @@
 //! Password reset and email verification links (WIRE.md §10).
 
-use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde_json::{Value as Json, json};
@@ -10,7 +9,8 @@ use crate::auth::users::Verified;
 use crate::auth::{RequestMeta, email, password, sessions};
 use crate::error::{Result, codes};
 use crate::http::AppState;
-use crate::http::input::{Fields, RawBody};
+use crate::http::extract::Body;
+use crate::http::input::Fields;
 use crate::http::reply::Reply;
 use crate::http::session;
 
@@ -40,8 +40,7 @@ fn app_base(state: &AppState) -> &str {
     state.auth.site_url.as_deref().unwrap_or(&state.auth.base_url)
 }
 
-pub async fn request_password_reset(State(state): State<AppState>, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
+pub async fn request_password_reset(State(state): State<AppState>, Body(mut f): Body) -> Result<Reply> {
     let email = f.email("email");
     let redirect_to = f.opt_string("redirectTo");
     f.finish()?;
@@ -77,9 +76,8 @@ pub async fn reset_password_callback(
 pub async fn reset_password(
     State(state): State<AppState>,
     Query(q): Query<Vec<(String, String)>>,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let new_password = f.string("newPassword");
     let token = f.opt_string("token");
     f.finish()?;
@@ -94,9 +92,8 @@ pub async fn reset_password(
 pub async fn send_verification_email(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let address = f.email("email");
     let callback = f.opt_string("callbackURL");
     f.finish()?;
@@ -111,7 +108,7 @@ pub async fn send_verification_email(
 
 pub async fn verify_email(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Reply> {

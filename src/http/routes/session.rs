@@ -8,7 +8,7 @@ use crate::auth::{Session, User, sessions};
 use crate::error::{Result, codes};
 use crate::http::AppState;
 use crate::http::cookies::SESSION_DATA;
-use crate::http::input::{Fields, RawBody};
+use crate::http::extract::{Body, CurrentSession};
 use crate::http::reply::Reply;
 use crate::http::session::{self, Found};
 
@@ -94,15 +94,13 @@ pub async fn post_get_session() -> Result<Reply> {
     Err(codes::defer_session_required())
 }
 
-pub async fn list_sessions(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
-    let cur = session::require(&state, &headers).await?;
+pub async fn list_sessions(State(state): State<AppState>, CurrentSession(cur): CurrentSession) -> Result<Reply> {
     sessions::require_fresh(&state.auth, &cur.session)?;
     let list = sessions::list_active(&state.auth, cur.user.id()).await?;
     Ok(Reply::json(Json::Array(list.iter().map(|s| s.to_json()).collect())))
 }
 
-pub async fn revoke_session(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
+pub async fn revoke_session(State(state): State<AppState>, headers: HeaderMap, Body(mut f): Body) -> Result<Reply> {
     let token = f.string("token");
     f.finish()?;
     let cur = session::require(&state, &headers).await?;
@@ -112,14 +110,19 @@ pub async fn revoke_session(State(state): State<AppState>, headers: HeaderMap, b
     Ok(Reply::json(json!({ "status": true })).cookies(cookies))
 }
 
-pub async fn revoke_sessions(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
-    let cur = session::require(&state, &headers).await?;
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    CurrentSession(cur): CurrentSession,
+    headers: HeaderMap,
+) -> Result<Reply> {
     sessions::revoke_all(&state.auth, cur.user.id()).await?;
     Ok(Reply::json(json!({ "status": true })).cookies(state.cookies.clear_session(&headers)))
 }
 
-pub async fn revoke_other_sessions(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
-    let cur = session::require(&state, &headers).await?;
+pub async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    CurrentSession(cur): CurrentSession,
+) -> Result<Reply> {
     sessions::revoke_others(&state.auth, cur.user.id(), cur.session.token()).await?;
     Ok(Reply::json(json!({ "status": true })))
 }

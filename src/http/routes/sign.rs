@@ -1,13 +1,12 @@
 //! Sign-up, sign-in and sign-out by email and password.
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value as Json, json};
 
-use crate::auth::{RequestMeta, password, sessions, users};
+use crate::auth::{RequestMeta, User, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
-use crate::http::input::{Fields, RawBody};
+use crate::http::extract::{Body, OptionalBody};
 use crate::http::plugin::Gate;
 use crate::http::reply::Reply;
 use crate::http::session;
@@ -32,18 +31,17 @@ fn require_enabled(state: &AppState) -> Result<()> {
 
 pub async fn sign_up(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let name = f.string("name");
     let email = f.email("email");
     let pw = f.non_empty_string("password");
     let image = f.opt_string("image");
     let callback = f.opt_string("callbackURL");
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
-    let additional = f.additional(state.auth.schema.model("user")?, true);
+    let additional = f.additional(state.auth.schema.model(User::MODEL)?, true);
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     guard::browser_origin(&state, &headers)?;
@@ -61,11 +59,10 @@ pub async fn sign_up(
 
 pub async fn sign_in(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let email = f.string("email");
     let pw = f.string("password");
     let callback = f.opt_string("callbackURL");
@@ -106,8 +103,12 @@ pub async fn sign_in(
 }
 
 /// Always succeeds; deletes the session when there is one and clears the cookies.
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    Fields::optional_body(body)?.finish()?;
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OptionalBody(f): OptionalBody,
+) -> Result<Reply> {
+    f.finish()?;
     if let Some(token) = session::request_token(&state, &headers) {
         crate::auth::sessions::revoke_by_token(&state.auth, &token).await?;
     }

@@ -2,7 +2,6 @@
 //! `/list-accounts`, `/unlink-account`, `/get-access-token`, `/refresh-token`,
 //! `/account-info`); the rules are in `auth::social`.
 
-use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use crate::auth::social::flow::{self, CallbackQuery, IdTokenInput, Start};
 use crate::auth::social::{accounts, state as oauth_state};
 use crate::auth::{RequestMeta, sessions};
 use crate::error::{ApiError, Result, codes};
+use crate::http::extract::CurrentSession;
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
@@ -152,7 +152,7 @@ async fn redirect_reply(state: &AppState, provider: &str, start: Start, disable_
 
 pub async fn sign_in_social(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
@@ -175,7 +175,7 @@ pub async fn sign_in_social(
 
 pub async fn callback(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     Path(provider): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
@@ -236,8 +236,7 @@ pub async fn link_social(State(state): State<AppState>, headers: HeaderMap, body
     redirect_reply(&state, &b.provider, b.start, b.disable_redirect).await
 }
 
-pub async fn list_accounts(State(state): State<AppState>, headers: HeaderMap) -> Result<Reply> {
-    let cur = session::require(&state, &headers).await?;
+pub async fn list_accounts(State(state): State<AppState>, CurrentSession(cur): CurrentSession) -> Result<Reply> {
     Ok(Reply::json(accounts::list(&state.auth, cur.user.id()).await?))
 }
 

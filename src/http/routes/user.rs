@@ -1,26 +1,24 @@
 //! update-user, change-password, change-email, delete-user.
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::json;
 
 use super::sign::check_url;
-use crate::auth::{RequestMeta, email, password, sessions, users};
+use crate::auth::{RequestMeta, User, email, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
 use crate::http::AppState;
-use crate::http::input::{Fields, RawBody};
+use crate::http::extract::Body;
 use crate::http::reply::Reply;
 use crate::http::session;
 
-pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
+pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, Body(mut f): Body) -> Result<Reply> {
     let name = f.opt_string("name");
     let image = f.nullable_string("image");
     // Better Auth tests the field's truth: `"email": ""` or `null` is no attempt to change it.
     let has_email = f.has_truthy("email");
     // `input = false` fields are not read at all: alone they make an empty update.
-    let additional = f.additional(state.auth.schema.model("user")?, false);
+    let additional = f.additional(state.auth.schema.model(User::MODEL)?, false);
     // Better Auth's order: the session, then the email rule, then the fields' types.
     let cur = session::require(&state, &headers).await?;
     if has_email {
@@ -38,11 +36,10 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, body
 
 pub async fn change_password(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let current = f.string("currentPassword");
     let new = f.string("newPassword");
     let revoke_other_sessions = f.opt_bool("revokeOtherSessions").unwrap_or(false);
@@ -61,8 +58,7 @@ pub async fn change_password(
 }
 
 /// Sends a link to the new address; the change happens when it is followed.
-pub async fn change_email(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
+pub async fn change_email(State(state): State<AppState>, headers: HeaderMap, Body(mut f): Body) -> Result<Reply> {
     let new_email = f.email("newEmail");
     let callback = f.opt_string("callbackURL");
     f.finish()?;
@@ -77,8 +73,7 @@ pub async fn change_email(State(state): State<AppState>, headers: HeaderMap, bod
 }
 
 /// With a password, or without one on a fresh session (WIRE.md §5).
-pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
+pub async fn delete_user(State(state): State<AppState>, headers: HeaderMap, Body(mut f): Body) -> Result<Reply> {
     let pw = f.opt_string("password");
     let callback = f.opt_string("callbackURL");
     f.finish()?;

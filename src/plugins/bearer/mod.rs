@@ -16,7 +16,7 @@ use crate::config::Section;
 use crate::http::{AppState, Plugin};
 
 /// `[plugins] bearer = true` (on by default, as in the conformance profile).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct BearerConfig(pub bool);
 

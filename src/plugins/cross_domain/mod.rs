@@ -24,7 +24,7 @@ use crate::store::{Record, now};
 
 /// `[plugins] cross_domain_site_url = "https://app.example"`: the SPA's origin. Set, the
 /// plugin is on: the origin is trusted and emailed links land there by default.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct CrossDomainConfig(pub Option<String>);
 

@@ -9,12 +9,15 @@ use serde_json::json;
 use crate::auth::sessions::{self, Lookup};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
-use crate::http::input::{Fields, RawBody};
+use crate::http::extract::Body;
 use crate::http::reply::Reply;
 use crate::store::Where;
 
-pub async fn verify_one_time_token(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
+pub async fn verify_one_time_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(mut f): Body,
+) -> Result<Reply> {
     let token = f.string("token");
     f.finish()?;
     let invalid = || ApiError::without_code(400, "Invalid token");

@@ -15,6 +15,7 @@ use super::{JwtIssuer, JwtPlugin};
 use crate::auth::sessions::{self, Lookup};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
+use crate::http::extract::CurrentSession;
 use crate::http::reply::Reply;
 use crate::http::session::{self, Found};
 
@@ -27,8 +28,11 @@ fn issuer(plugin: &JwtPlugin) -> Result<&JwtIssuer> {
 
 type Jwt = Extension<Arc<JwtPlugin>>;
 
-pub async fn token(State(state): State<AppState>, Extension(plugin): Jwt, headers: HeaderMap) -> Result<Reply> {
-    let cur = session::require(&state, &headers).await?;
+pub async fn token(
+    State(state): State<AppState>,
+    Extension(plugin): Jwt,
+    CurrentSession(cur): CurrentSession,
+) -> Result<Reply> {
     let convex = issuer(&plugin)?;
     let token = convex.for_session(&state.auth, &cur.user, cur.session.id()).await?;
     let cookie = state.cookies.set(COOKIE, &token, Some(convex.expiration));

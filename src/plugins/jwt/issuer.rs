@@ -21,11 +21,11 @@ pub(super) const REUSE_SECONDS: i64 = 60;
 pub(super) const MAX_RECENT: usize = 100_000;
 
 /// The user as signed, when, under which key generation, and the token.
-pub(super) type Recent = (Record, i64, u64, String);
+pub(super) type Recent = (User, i64, u64, String);
 
 /// Tokens of one profile.
 /// Which id a token's `sub` carries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Subject {
     #[default]
@@ -64,7 +64,7 @@ impl JwtIssuer {
         if self.subject == Subject::Id {
             return Ok(user.id());
         }
-        match user.0.str(crate::store::hooks::APP_USER_ID).filter(|id| !id.is_empty()) {
+        match user.extra.str(crate::store::hooks::APP_USER_ID).filter(|id| !id.is_empty()) {
             Some(id) => Ok(id),
             None if !user.email_verified() => Err(crate::error::codes::email_not_verified()),
             None => Err(ApiError::new(403, "APP_USER_NOT_LINKED", "The user has no app user")),
@@ -112,7 +112,7 @@ impl JwtIssuer {
             let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((signed_user, iat, g, token)) = recent.get(session_id)
                 && *g == generation
-                && *signed_user == user.0
+                && signed_user == user
                 && now - iat < REUSE_SECONDS.min(self.expiration / 2)
             {
                 return Ok(token.clone());
@@ -123,7 +123,7 @@ impl JwtIssuer {
         if recent.len() >= MAX_RECENT {
             recent.clear();
         }
-        recent.insert(session_id.to_string(), (user.0.clone(), now, generation, token.clone()));
+        recent.insert(session_id.to_string(), (user.clone(), now, generation, token.clone()));
         Ok(token)
     }
 

@@ -16,7 +16,7 @@ use sha2::Sha256;
 /// RSA modulus size jose uses by default for RS256/PS256.
 const RSA_BITS: usize = 2048;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Alg {
     EdDSA,
     RS256,

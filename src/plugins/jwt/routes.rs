@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use super::{JwtIssuer, JwtPlugin};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
+use crate::http::extract::CurrentSession;
 use crate::http::reply::Reply;
-use crate::http::session;
 
 /// Verifiers may cache the key set this long; a rotated key stays published far longer.
 pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
@@ -24,8 +24,11 @@ fn issuer(plugin: &JwtPlugin) -> Result<&JwtIssuer> {
 
 type Jwt = Extension<Arc<JwtPlugin>>;
 
-pub async fn token(State(state): State<AppState>, Extension(plugin): Jwt, headers: HeaderMap) -> Result<Reply> {
-    let cur = session::require(&state, &headers).await?;
+pub async fn token(
+    State(state): State<AppState>,
+    Extension(plugin): Jwt,
+    CurrentSession(cur): CurrentSession,
+) -> Result<Reply> {
     let token = issuer(&plugin)?.sign_user(&state.auth, &cur.user, cur.session.id()).await?;
     Ok(Reply::json(json!({ "token": token })))
 }

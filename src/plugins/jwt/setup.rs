@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Section, SectionError};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtConfig {
     pub enabled: bool,
@@ -55,7 +55,7 @@ impl Section for JwtConfig {
 }
 
 /// The Convex profile (WIRE.md §14): `/convex/token`, `/convex/jwks`, discovery, `convex_jwt`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConvexConfig {
     pub enabled: bool,

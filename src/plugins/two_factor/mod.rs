@@ -94,7 +94,7 @@ pub mod errors {
 }
 
 /// `[plugins.two_factor]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TwoFactorConfig {
     pub enabled: bool,

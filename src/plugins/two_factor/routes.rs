@@ -13,6 +13,7 @@ use crate::auth::{RequestMeta, User};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
+use crate::http::extract::Body;
 use crate::http::input::{Fields, RawBody};
 use crate::http::plugin::Gate;
 use crate::http::reply::Reply;
@@ -94,9 +95,8 @@ pub async fn enable(
     State(state): State<AppState>,
     Extension(plugin): Extension<Arc<TwoFactorPlugin>>,
     headers: HeaderMap,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let password = f.string("password");
     let issuer = f.opt_string("issuer");
     let method = f.opt_string("method");
@@ -118,9 +118,8 @@ pub async fn get_totp_uri(
     State(state): State<AppState>,
     Extension(plugin): Extension<Arc<TwoFactorPlugin>>,
     headers: HeaderMap,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let password = f.string("password");
     f.finish()?;
     let cur = session::require(&state, &headers).await?;
@@ -130,7 +129,7 @@ pub async fn get_totp_uri(
 
 pub async fn verify_totp(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
@@ -139,11 +138,10 @@ pub async fn verify_totp(
 
 pub async fn verify_backup_code(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let code = f.string("code");
     let trust = f.opt_bool("trustDevice").unwrap_or(false);
     let disable_session = f.opt_bool("disableSession").unwrap_or(false);
@@ -154,8 +152,11 @@ pub async fn verify_backup_code(
     verified_reply(&state, &headers, v).await
 }
 
-pub async fn generate_backup_codes(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
+pub async fn generate_backup_codes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(mut f): Body,
+) -> Result<Reply> {
     let password = f.string("password");
     f.finish()?;
     let cur = session::require(&state, &headers).await?;
@@ -165,11 +166,10 @@ pub async fn generate_backup_codes(State(state): State<AppState>, headers: Heade
 
 pub async fn disable(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
-    body: RawBody,
+    Body(mut f): Body,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let password = f.string("password");
     f.finish()?;
     let cur = session::require(&state, &headers).await?;
@@ -191,7 +191,7 @@ pub async fn send_otp(State(state): State<AppState>, headers: HeaderMap, body: R
 
 pub async fn verify_otp(
     State(state): State<AppState>,
-    Extension(meta): Extension<RequestMeta>,
+    meta: RequestMeta,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {

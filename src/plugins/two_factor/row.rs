@@ -118,5 +118,5 @@ pub async fn find(auth: &Auth, user_id: &str) -> Result<Option<TwoFactor>> {
 }
 
 pub fn two_factor_enabled(user: &User) -> bool {
-    user.0.bool("twoFactorEnabled")
+    user.extra.bool("twoFactorEnabled")
 }

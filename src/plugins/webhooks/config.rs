@@ -33,7 +33,7 @@ pub enum UrlError {
     NotHttp(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
     /// Receivers; none: no outbox table, no hooks, no worker.
@@ -71,7 +71,7 @@ impl Default for WebhooksConfig {
     }
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     /// `http://` or `https://`; the rows of the outbox name their endpoint by this URL.

@@ -60,7 +60,7 @@ pub fn add_outbox(schema: &mut crate::store::Schema) {
 }
 
 /// What happened, as the `type` of the payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum EventType {
     #[serde(rename = "user.created")]
     UserCreated,
