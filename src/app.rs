@@ -69,9 +69,6 @@ pub enum StartError {
     Database(#[from] DatabaseError),
     #[error(transparent)]
     Mail(#[from] MailError),
-    /// `[social_providers]` (its checks still report in words).
-    #[error("{0}")]
-    Social(String),
     #[error("secondary storage: {0}")]
     SecondaryStorage(#[source] StoreError),
     #[error(transparent)]
@@ -289,8 +286,9 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<App, StartErro
     let site_url = plugins.iter().find_map(|p| p.site_url());
     let mailer = Mailer::from_config(&cfg)?;
     let (store, mirror) = layer_store(&cfg, store, &schema).await?;
-    let social = crate::auth::social::Providers::from_config(&cfg).map_err(StartError::Social)?;
-    social.check_schema(&schema).map_err(StartError::Social)?;
+    for p in plugins.iter() {
+        p.check_schema(&schema).map_err(StartError::Plugin)?;
+    }
     let auth = Arc::new(Auth {
         base_url,
         store,
@@ -300,7 +298,6 @@ pub async fn build_with(cfg: Config, rust_hooks: Hooks) -> Result<App, StartErro
         mailer,
         site_url,
         mirror,
-        social,
         config: cfg,
     });
     Ok(App { auth, plugins })

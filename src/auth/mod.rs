@@ -6,7 +6,6 @@ pub mod email;
 pub mod origins;
 pub mod password;
 pub mod sessions;
-pub mod social;
 pub mod users;
 
 use std::sync::Arc;
@@ -31,8 +30,6 @@ pub struct Auth {
     pub site_url: Option<String>,
     /// Sessions in secondary storage (Redis), when configured.
     pub mirror: Option<crate::store::mirror::Mirror>,
-    /// Social sign-in providers (`[social_providers.<id>]`).
-    pub social: social::Providers,
 }
 
 impl Auth {

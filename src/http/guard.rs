@@ -106,6 +106,15 @@ pub fn browser_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiEr
     Ok(())
 }
 
+/// A handler's own check of a URL-valued input: relative or on a trusted origin (WIRE.md §2);
+/// an empty one is absent, as in Better Auth.
+pub fn check_url(state: &AppState, url: Option<&str>, err: fn() -> ApiError) -> Result<(), ApiError> {
+    match url {
+        Some(u) if !u.is_empty() && !state.auth.origins.is_trusted_url(u) => Err(err()),
+        _ => Ok(()),
+    }
+}
+
 /// URL-valued inputs Better Auth judges before anything else, in its order, each with its
 /// error for an untrusted value.
 type Refusal = fn() -> ApiError;

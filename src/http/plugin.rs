@@ -53,6 +53,12 @@ pub trait Plugin: std::any::Any + Send + Sync {
         let _ = schema;
     }
 
+    /// Checks its configuration against the built schema (fields it maps must exist).
+    fn check_schema(&self, schema: &Schema) -> std::result::Result<(), StartError> {
+        let _ = schema;
+        Ok(())
+    }
+
     /// Database hooks it runs in the auth write's transaction (after the app's own).
     fn hooks(&self) -> Option<Hooks> {
         None

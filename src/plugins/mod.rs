@@ -5,6 +5,7 @@
 pub mod bearer;
 pub mod cross_domain;
 pub mod jwt;
+pub mod social;
 pub mod two_factor;
 pub mod webhooks;
 
@@ -25,6 +26,9 @@ pub enum RegistryError {
     Jwt(#[from] jwt::SetupError),
     #[error(transparent)]
     Webhooks(#[from] webhooks::ConfigError),
+    /// `[social_providers]` (its checks still report in words).
+    #[error("{0}")]
+    Social(String),
     #[error("plugins.{0}: no such plugin (known: {known})", known = KNOWN_KEYS.join(", "))]
     Unknown(String),
 }
@@ -37,6 +41,8 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
         return Err(RegistryError::Unknown(unknown.clone()));
     }
     let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
+    let providers = social::Providers::from_config(cfg).map_err(RegistryError::Social)?;
+    list.push(Arc::new(social::SocialPlugin { providers }));
     if cfg.section::<bearer::BearerConfig>()?.0 {
         list.push(Arc::new(bearer::Bearer));
     }

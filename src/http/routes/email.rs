@@ -4,12 +4,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde_json::{Value as Json, json};
 
-use super::sign::check_url;
 use crate::auth::users::Verified;
 use crate::auth::{RequestMeta, email, password, sessions};
 use crate::error::{Result, codes};
 use crate::http::AppState;
 use crate::http::extract::Body;
+use crate::http::guard::check_url;
 use crate::http::input::Fields;
 use crate::http::reply::Reply;
 use crate::http::session;

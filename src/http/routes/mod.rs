@@ -4,7 +4,6 @@ mod email;
 mod misc;
 mod session;
 mod sign;
-mod social;
 mod user;
 
 use axum::Router;
@@ -33,12 +32,4 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/verify-email", get(email::verify_email))
         .route("/ok", get(misc::ok))
         .route("/error", get(misc::error_page))
-        .route("/sign-in/social", write(state, social::sign_in_social))
-        .route("/callback/{id}", get(social::callback).merge(write(state, social::callback_post)))
-        .route("/link-social", write(state, social::link_social))
-        .route("/list-accounts", get(social::list_accounts))
-        .route("/unlink-account", write(state, social::unlink_account))
-        .route("/get-access-token", write(state, social::get_access_token))
-        .route("/refresh-token", write(state, social::refresh_token))
-        .route("/account-info", get(social::account_info))
 }

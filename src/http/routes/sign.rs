@@ -6,20 +6,12 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::auth::{RequestMeta, User, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
+use crate::http::AppState;
 use crate::http::extract::{Body, OptionalBody};
+use crate::http::guard::{self, check_url};
 use crate::http::plugin::Gate;
 use crate::http::reply::Reply;
 use crate::http::session;
-use crate::http::{AppState, guard};
-
-/// URL-valued inputs must be relative or on a trusted origin (WIRE.md §2); an empty one is
-/// absent, as in Better Auth.
-pub fn check_url(state: &AppState, url: Option<&str>, err: fn() -> ApiError) -> Result<()> {
-    match url {
-        Some(u) if !u.is_empty() && !state.auth.origins.is_trusted_url(u) => Err(err()),
-        _ => Ok(()),
-    }
-}
 
 fn require_enabled(state: &AppState) -> Result<()> {
     if state.auth.config.email_and_password.enabled {

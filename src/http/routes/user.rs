@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::json;
 
-use super::sign::check_url;
 use crate::auth::{RequestMeta, User, email, password, sessions, users};
 use crate::error::{ApiError, Result, codes};
 use crate::http::AppState;
 use crate::http::extract::Body;
+use crate::http::guard::check_url;
 use crate::http::reply::Reply;
 use crate::http::session;
 

@@ -7,6 +7,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{Map, Value as Json, json};
 
+use super::Providers;
 use super::protocol;
 use super::provider::{Profile, Tokens};
 use crate::auth::Auth;
@@ -153,16 +154,22 @@ async fn owned(auth: &Auth, user_id: &str, account_row_id: &str) -> Result<Accou
     Account::parse(auth.store.find_one(Account::MODEL, &filter).await?)?.ok_or_else(account_not_found)
 }
 
-fn provider_for(auth: &Auth, acc: &Account) -> Result<std::sync::Arc<super::Provider>> {
+fn provider_for(providers: &Providers, acc: &Account) -> Result<std::sync::Arc<super::Provider>> {
     let id = &acc.provider_id;
-    auth.social
+    providers
         .get(id)
         .ok_or_else(|| ApiError::new(400, "PROVIDER_NOT_SUPPORTED", format!("Provider {id} is not supported.")))
 }
 
 /// Calls the refresh grant and stores what it returns; returns the new tokens.
-async fn refresh_now(auth: &Auth, acc: &Account, refresh_token: &str, err: fn() -> ApiError) -> Result<Tokens> {
-    let provider = provider_for(auth, acc)?;
+async fn refresh_now(
+    auth: &Auth,
+    providers: &Providers,
+    acc: &Account,
+    refresh_token: &str,
+    err: fn() -> ApiError,
+) -> Result<Tokens> {
+    let provider = provider_for(providers, acc)?;
     let tokens = protocol::refresh(&provider, refresh_token).await.map_err(|e| {
         tracing::warn!(provider = %provider.id, error = %e, "token refresh refused");
         err()
@@ -183,14 +190,15 @@ fn failed_refresh() -> ApiError {
 /// token is stored (Better Auth's `getValidAccessToken`).
 async fn valid_tokens(
     auth: &Auth,
+    providers: &Providers,
     acc: &Account,
 ) -> Result<(Option<String>, Option<chrono::DateTime<Utc>>, Option<String>)> {
-    provider_for(auth, acc)?;
+    provider_for(providers, acc)?;
     let expires = acc.access_token_expires_at;
     let expiring = expires.is_some_and(|e| e - Utc::now() < Duration::seconds(5));
     if let (true, Some(stored)) = (expiring, acc.refresh_token.as_deref()) {
         let refresh = unseal(auth, stored).map_err(|_| failed_access_token())?;
-        let t = refresh_now(auth, acc, &refresh, failed_access_token).await?;
+        let t = refresh_now(auth, providers, acc, &refresh, failed_access_token).await?;
         let id_token = t.id_token.or_else(|| acc.id_token.clone());
         return Ok((t.access_token, t.access_token_expires_at.or(expires), id_token));
     }
@@ -199,9 +207,9 @@ async fn valid_tokens(
 }
 
 /// `POST /get-access-token {accountId}` → `{accessToken, accessTokenExpiresAt, scopes, idToken}`.
-pub async fn access_token(auth: &Auth, user_id: &str, account_row_id: &str) -> Result<Json> {
+pub async fn access_token(auth: &Auth, providers: &Providers, user_id: &str, account_row_id: &str) -> Result<Json> {
     let acc = owned(auth, user_id, account_row_id).await?;
-    let (access, expires, id_token) = valid_tokens(auth, &acc).await?;
+    let (access, expires, id_token) = valid_tokens(auth, providers, &acc).await?;
     let mut out = Map::new();
     out.insert("accessToken".into(), access.unwrap_or_default().into());
     if let Some(e) = expires {
@@ -215,16 +223,16 @@ pub async fn access_token(auth: &Auth, user_id: &str, account_row_id: &str) -> R
 }
 
 /// `POST /refresh-token {accountId}`: always calls the provider's refresh grant.
-pub async fn refresh_token(auth: &Auth, user_id: &str, account_row_id: &str) -> Result<Json> {
+pub async fn refresh_token(auth: &Auth, providers: &Providers, user_id: &str, account_row_id: &str) -> Result<Json> {
     let acc = owned(auth, user_id, account_row_id).await?;
     // Every provider here speaks the refresh grant, so TOKEN_REFRESH_NOT_SUPPORTED never applies.
-    provider_for(auth, &acc)?;
+    provider_for(providers, &acc)?;
     let stored = acc
         .refresh_token
         .as_deref()
         .ok_or_else(|| ApiError::new(400, "REFRESH_TOKEN_NOT_FOUND", "Refresh token not found"))?;
     let old_refresh = unseal(auth, stored).map_err(|_| failed_refresh())?;
-    let t = refresh_now(auth, &acc, &old_refresh, failed_refresh).await?;
+    let t = refresh_now(auth, providers, &acc, &old_refresh, failed_refresh).await?;
     let mut out = Map::new();
     let opt_date = |d: Option<chrono::DateTime<Utc>>| d.map_or(Json::Null, |d| iso(&d).into());
     out.insert("accessToken".into(), t.access_token.clone().into());
@@ -242,12 +250,12 @@ pub async fn refresh_token(auth: &Auth, user_id: &str, account_row_id: &str) -> 
 
 /// `GET /account-info?accountId=` → `{user:{name,email,image,emailVerified}, data, account}`:
 /// the profile the provider gives for the stored (refreshed if due) token.
-pub async fn account_info(auth: &Auth, user_id: &str, account_row_id: &str) -> Result<Json> {
+pub async fn account_info(auth: &Auth, providers: &Providers, user_id: &str, account_row_id: &str) -> Result<Json> {
     let acc = owned(auth, user_id, account_row_id).await?;
-    let provider = auth.social.get(&acc.provider_id).ok_or_else(|| {
+    let provider = providers.get(&acc.provider_id).ok_or_else(|| {
         ApiError::new(400, "PROVIDER_NOT_CONFIGURED", "Account is not associated with a configured social provider.")
     })?;
-    let (access, _, id_token) = valid_tokens(auth, &acc).await?;
+    let (access, _, id_token) = valid_tokens(auth, providers, &acc).await?;
     let Some(access) = access.filter(|a| !a.is_empty()) else {
         return Err(ApiError::new(400, "ACCESS_TOKEN_NOT_FOUND", "Access token not found"));
     };

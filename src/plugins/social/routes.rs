@@ -2,17 +2,21 @@
 //! `/list-accounts`, `/unlink-account`, `/get-access-token`, `/refresh-token`,
 //! `/account-info`); the rules are in `auth::social`.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 
-use super::sign::check_url;
-use crate::auth::social::flow::{self, CallbackQuery, IdTokenInput, Start};
-use crate::auth::social::{accounts, state as oauth_state};
+use super::SocialPlugin;
+use super::flow::{self, CallbackQuery, IdTokenInput, Start};
+use super::{accounts, state as oauth_state};
 use crate::auth::{RequestMeta, sessions};
 use crate::error::{ApiError, Result, codes};
 use crate::http::extract::CurrentSession;
+use crate::http::guard::check_url;
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
 use crate::http::session;
@@ -138,8 +142,14 @@ fn start_body(state: &AppState, body: RawBody) -> Result<StartBody> {
 }
 
 /// `{url, redirect}`, the signed state cookie, and `Location` unless `disableRedirect`.
-async fn redirect_reply(state: &AppState, provider: &str, start: Start, disable_redirect: bool) -> Result<Reply> {
-    let provider = state.auth.social.require(provider)?;
+async fn redirect_reply(
+    state: &AppState,
+    plugin: &SocialPlugin,
+    provider: &str,
+    start: Start,
+    disable_redirect: bool,
+) -> Result<Reply> {
+    let provider = plugin.providers.require(provider)?;
     let (url, oauth) = flow::start(&state.auth, &provider, start).await?;
     let cookie =
         state.cookies.set(oauth_state::COOKIE, &state.auth.signer.sign(&oauth), Some(oauth_state::COOKIE_MAX_AGE));
@@ -152,18 +162,19 @@ async fn redirect_reply(state: &AppState, provider: &str, start: Start, disable_
 
 pub async fn sign_in_social(
     State(state): State<AppState>,
+    Extension(plugin): Extension<Arc<SocialPlugin>>,
     meta: RequestMeta,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Reply> {
     let b = start_body(&state, body)?;
     // Better Auth names an unknown provider before it looks at the caller's origin.
-    state.auth.social.require(&b.provider)?;
+    plugin.providers.require(&b.provider)?;
     guard::browser_origin(&state, &headers)?;
     let Some(id_token) = b.extra.id_token else {
-        return redirect_reply(&state, &b.provider, b.start, b.disable_redirect).await;
+        return redirect_reply(&state, &plugin, &b.provider, b.start, b.disable_redirect).await;
     };
-    let provider = state.auth.social.require(&b.provider)?;
+    let provider = plugin.providers.require(&b.provider)?;
     let request_sign_up = b.start.request_sign_up == Some(true);
     let callback = b.start.callback_url.as_deref();
     let signed =
@@ -175,6 +186,7 @@ pub async fn sign_in_social(
 
 pub async fn callback(
     State(state): State<AppState>,
+    Extension(plugin): Extension<Arc<SocialPlugin>>,
     meta: RequestMeta,
     Path(provider): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
@@ -190,7 +202,7 @@ pub async fn callback(
     };
     let cookie = state.cookies.read(&headers, oauth_state::COOKIE);
     let cookie_state = cookie.as_deref().and_then(|c| state.auth.signer.verify(c));
-    let end = flow::callback(&state.auth, &provider, q, cookie_state, &meta).await;
+    let end = flow::callback(&state.auth, &plugin.providers, &provider, q, cookie_state, &meta).await;
     let mut reply = Reply::redirect(&end.location);
     if end.clear_state_cookie {
         reply = reply.cookies([state.cookies.clear(oauth_state::COOKIE)]);
@@ -224,16 +236,21 @@ pub async fn callback_post(
     Reply::redirect(&location)
 }
 
-pub async fn link_social(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
+pub async fn link_social(
+    State(state): State<AppState>,
+    Extension(plugin): Extension<Arc<SocialPlugin>>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
     let mut b = start_body(&state, body)?;
     let cur = session::require(&state, &headers).await?;
     if let Some(id_token) = b.extra.id_token {
-        let provider = state.auth.social.require(&b.provider)?;
+        let provider = plugin.providers.require(&b.provider)?;
         flow::link_with_id_token(&state.auth, &provider, &cur.user, id_token).await?;
         return Ok(Reply::json(json!({ "url": "", "status": true, "redirect": false })));
     }
     b.start.link = Some(flow::link_for(&state.auth, &cur.user, &cur.session));
-    redirect_reply(&state, &b.provider, b.start, b.disable_redirect).await
+    redirect_reply(&state, &plugin, &b.provider, b.start, b.disable_redirect).await
 }
 
 pub async fn list_accounts(State(state): State<AppState>, CurrentSession(cur): CurrentSession) -> Result<Reply> {
@@ -255,20 +272,31 @@ pub async fn unlink_account(State(state): State<AppState>, headers: HeaderMap, b
     Ok(Reply::json(json!({ "status": true })))
 }
 
-pub async fn get_access_token(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
+pub async fn get_access_token(
+    State(state): State<AppState>,
+    Extension(plugin): Extension<Arc<SocialPlugin>>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
     let id = account_id(body)?;
     let cur = session::require(&state, &headers).await?;
-    Ok(Reply::json(accounts::access_token(&state.auth, cur.user.id(), &id).await?))
+    Ok(Reply::json(accounts::access_token(&state.auth, &plugin.providers, cur.user.id(), &id).await?))
 }
 
-pub async fn refresh_token(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
+pub async fn refresh_token(
+    State(state): State<AppState>,
+    Extension(plugin): Extension<Arc<SocialPlugin>>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> Result<Reply> {
     let id = account_id(body)?;
     let cur = session::require(&state, &headers).await?;
-    Ok(Reply::json(accounts::refresh_token(&state.auth, cur.user.id(), &id).await?))
+    Ok(Reply::json(accounts::refresh_token(&state.auth, &plugin.providers, cur.user.id(), &id).await?))
 }
 
 pub async fn account_info(
     State(state): State<AppState>,
+    Extension(plugin): Extension<Arc<SocialPlugin>>,
     headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Response> {
@@ -279,5 +307,5 @@ pub async fn account_info(
     let session::Found::Active(cur) = session::find(&state, &headers).await? else {
         return Ok(StatusCode::UNAUTHORIZED.into_response());
     };
-    Ok(Reply::json(accounts::account_info(&state.auth, cur.user.id(), &id).await?).into_response())
+    Ok(Reply::json(accounts::account_info(&state.auth, &plugin.providers, cur.user.id(), &id).await?).into_response())
 }

@@ -127,6 +127,7 @@ impl CallbackEnd {
 
 pub async fn callback(
     auth: &Auth,
+    providers: &super::Providers,
     provider_id: &str,
     q: CallbackQuery,
     cookie_state: Option<&str>,
@@ -149,7 +150,7 @@ pub async fn callback(
         return fail(err, q.error_description.as_deref());
     }
     let Some(code) = q.code.as_deref() else { return fail("no_code", None) };
-    let Some(provider) = auth.social.get(provider_id) else { return fail("oauth_provider_not_found", None) };
+    let Some(provider) = providers.get(provider_id) else { return fail("oauth_provider_not_found", None) };
     let (tokens, profile) = match exchange(auth, &provider, code, q.iss.as_deref(), &data).await {
         Ok(x) => x,
         Err(code) => return fail(code, None),

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod flow;
 pub mod protocol;
 pub mod provider;
+mod routes;
 pub mod state;
 
 use std::sync::Arc;
@@ -55,5 +56,36 @@ impl Providers {
 
     pub fn check_schema(&self, schema: &crate::store::Schema) -> Result<(), String> {
         self.list.iter().try_for_each(|p| p.check_schema(schema))
+    }
+}
+
+/// Social sign-in as a plugin: its routes, and the providers they use (`[social_providers]`, a
+/// core section of Better Auth's options, read here).
+pub struct SocialPlugin {
+    pub providers: Providers,
+}
+
+impl crate::http::Plugin for SocialPlugin {
+    fn id(&self) -> &'static str {
+        "social"
+    }
+
+    fn check_schema(&self, schema: &crate::store::Schema) -> Result<(), crate::http::plugin::StartError> {
+        self.providers.check_schema(schema).map_err(Into::into)
+    }
+
+    fn routes(self: Arc<Self>, state: &crate::http::AppState) -> axum::Router<crate::http::AppState> {
+        use crate::http::write;
+        use axum::routing::get;
+        axum::Router::new()
+            .route("/sign-in/social", write(state, routes::sign_in_social))
+            .route("/callback/{id}", get(routes::callback).merge(write(state, routes::callback_post)))
+            .route("/link-social", write(state, routes::link_social))
+            .route("/list-accounts", get(routes::list_accounts))
+            .route("/unlink-account", write(state, routes::unlink_account))
+            .route("/get-access-token", write(state, routes::get_access_token))
+            .route("/refresh-token", write(state, routes::refresh_token))
+            .route("/account-info", get(routes::account_info))
+            .layer(axum::Extension(self))
     }
 }
