@@ -53,7 +53,7 @@ pub struct Config {
     #[serde(default)]
     #[schemars(with = "Json")]
     pub hooks: crate::store::hooks::HooksConfig,
-    /// Social sign-in providers by id (`[social_providers.<id>]`, `src/auth/social/`).
+    /// Social sign-in providers by id (`[social_providers.<id>]`, `src/plugins/social/`).
     pub social_providers: std::collections::BTreeMap<String, SocialProviderConfig>,
     /// Linked accounts: linking rules and OAuth token storage.
     pub account: AccountConfig,

@@ -22,12 +22,36 @@ pub struct SchemaConfig {
 }
 
 /// `[schema]` as written, before [`SchemaConfig::check`].
-#[derive(Default, Deserialize)]
-#[serde(default)]
+#[derive(Default)]
 struct RawSchema {
     id_strategy: IdStrategy,
-    #[serde(flatten)]
     models: BTreeMap<String, ModelConfig>,
+}
+
+/// Read key by key (not through `flatten`, which buffers): an ill-typed value deeper down is
+/// reported with its full key, e.g. `schema.user.additional_fields.role.unique`.
+impl<'de> Deserialize<'de> for RawSchema {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawSchema;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of `id_strategy` and one table per model")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawSchema, A::Error> {
+                let mut raw = RawSchema::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "id_strategy" {
+                        raw.id_strategy = map.next_value()?;
+                    } else {
+                        raw.models.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(raw)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 /// `two_factor` → `twoFactor`: the logical name of a model written in snake case.
@@ -320,6 +344,12 @@ mod tests {
             let err = load(toml).unwrap_err();
             assert!(err.contains(says), "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn an_ill_typed_value_is_named_by_its_full_key() {
+        let err = load("[user.additional_fields.role]\ntype = \"string\"\nunique = \")5\"").unwrap_err();
+        assert!(err.contains("user.additional_fields.role.unique"), "{err}");
     }
 
     #[test]

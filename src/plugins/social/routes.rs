@@ -1,6 +1,6 @@
 //! Social sign-in routes (Better Auth's `/sign-in/social`, `/callback/:id`, `/link-social`,
 //! `/list-accounts`, `/unlink-account`, `/get-access-token`, `/refresh-token`,
-//! `/account-info`); the rules are in `auth::social`.
+//! `/account-info`); the rules are in the modules beside this one.
 
 use std::sync::Arc;
 
