@@ -101,6 +101,9 @@ pub fn router(state: AppState) -> Router {
         api = api.merge(p.clone().routes(&state));
         root = root.merge(p.clone().root_routes(&state));
     }
+    if state.plugins.iter().any(|p| p.sees_sign_ins()) {
+        api = api.layer(middleware::from_fn_with_state(state.clone(), plugin::after_sign_in));
+    }
     for p in state.plugins.iter() {
         api = p.clone().wrap(&state, api);
     }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::handler::Handler;
-use axum::http::HeaderMap;
-use axum::middleware;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
 
 use super::AppState;
@@ -32,6 +34,17 @@ pub enum Gate {
     Challenge(Reply),
     /// Go on and create the session; these cookies go along.
     Proceed(Vec<String>),
+}
+
+/// A session this response hands to the client (sign-in, sign-up, a provider callback, a
+/// refreshed cookie…), as plugins see it once the handler is done.
+#[derive(Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    pub user: User,
+    pub dont_remember: bool,
+    /// The session token the request came with (an anonymous user signing in for real).
+    pub prior_token: Option<String>,
 }
 
 /// Why a plugin's background work did not start (each plugin has its own error type).
@@ -128,6 +141,19 @@ pub trait Plugin: std::any::Any + Send + Sync {
         Ok(reply)
     }
 
+    /// Whether [`Plugin::after_sign_in`] does anything (the core skips the layer otherwise).
+    fn sees_sign_ins(&self) -> bool {
+        false
+    }
+
+    /// After a handler handed a session to the client, before the reply leaves: cookies to
+    /// add. `path` is the route's, under the base path (`/sign-in/email`). An error replaces
+    /// the reply.
+    async fn after_sign_in(&self, state: &AppState, path: &str, signed_in: &SignedIn) -> Result<Vec<String>> {
+        let _ = (state, path, signed_in);
+        Ok(Vec::new())
+    }
+
     /// Starts its background work once the server listens.
     fn start(&self, state: &AppState) -> std::result::Result<Option<Box<dyn Background>>, StartError> {
         let _ = state;
@@ -146,4 +172,25 @@ where
     T: 'static,
 {
     post(handler).route_layer(middleware::from_fn_with_state(state.clone(), super::guard::checks))
+}
+
+/// The layer that shows plugins each session a reply hands over ([`Plugin::after_sign_in`]);
+/// inside the plugins' own wraps, so their cookies are moved and copied like the handler's.
+pub async fn after_sign_in(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let uri = req.uri().clone();
+    let mut res = next.run(req).await;
+    let Some(signed_in) = res.extensions_mut().remove::<SignedIn>() else { return res };
+    for plugin in state.plugins.iter() {
+        match plugin.after_sign_in(&state, uri.path(), &signed_in).await {
+            Ok(cookies) => {
+                for c in cookies {
+                    if let Ok(v) = HeaderValue::from_str(&c) {
+                        res.headers_mut().append(header::SET_COOKIE, v);
+                    }
+                }
+            }
+            Err(e) => return e.into_response(),
+        }
+    }
+    res
 }

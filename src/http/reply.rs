@@ -5,6 +5,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value as Json;
 
+use super::plugin::SignedIn;
+use super::session::Handover;
+
 enum Body {
     Json(Json),
     /// JSON rendered earlier (get-session from a cookie-cache copy).
@@ -17,22 +20,44 @@ pub struct Reply {
     body: Body,
     cookies: Vec<String>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    signed_in: Option<Box<SignedIn>>,
 }
 
 impl Reply {
     pub fn json(body: Json) -> Self {
-        Self { status: StatusCode::OK, body: Body::Json(body), cookies: Vec::new(), headers: Vec::new() }
+        Self {
+            status: StatusCode::OK,
+            body: Body::Json(body),
+            cookies: Vec::new(),
+            headers: Vec::new(),
+            signed_in: None,
+        }
     }
 
     /// 200 with JSON already serialized.
     pub fn rendered_json(body: Bytes) -> Self {
-        Self { status: StatusCode::OK, body: Body::Rendered(body), cookies: Vec::new(), headers: Vec::new() }
+        Self {
+            status: StatusCode::OK,
+            body: Body::Rendered(body),
+            cookies: Vec::new(),
+            headers: Vec::new(),
+            signed_in: None,
+        }
     }
 
     /// 302 with `Location` and an empty body.
     pub fn redirect(location: &str) -> Self {
-        Self { status: StatusCode::FOUND, body: Body::Empty, cookies: Vec::new(), headers: Vec::new() }
+        Self { status: StatusCode::FOUND, body: Body::Empty, cookies: Vec::new(), headers: Vec::new(), signed_in: None }
             .header(header::LOCATION, location)
+    }
+
+    /// Hands a session to the client: its cookies, and the event plugins see afterwards.
+    pub fn session(mut self, handover: impl Into<Option<Handover>>) -> Self {
+        if let Some(h) = handover.into() {
+            self.cookies.extend(h.cookies);
+            self.signed_in = Some(Box::new(h.signed_in));
+        }
+        self
     }
 
     pub fn cookies(mut self, cookies: impl IntoIterator<Item = String>) -> Self {
@@ -69,6 +94,9 @@ impl IntoResponse for Reply {
         }
         for (name, value) in self.headers {
             h.append(name, value);
+        }
+        if let Some(signed_in) = self.signed_in {
+            res.extensions_mut().insert(*signed_in);
         }
         res
     }

@@ -5,6 +5,7 @@ use axum::http::HeaderMap;
 
 use super::AppState;
 use super::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
+use super::plugin::SignedIn;
 use std::sync::Arc;
 
 use crate::auth::cookie_cache::{Cached, CookieCache};
@@ -114,31 +115,38 @@ pub fn cache_cookies(
     state.cookies.set_chunked(headers, SESSION_DATA, &value, cache.cookie_max_age(dont_remember))
 }
 
+/// A session handed to the client: the cookies to set and the event plugins see.
+pub struct Handover {
+    pub cookies: Vec<String>,
+    pub signed_in: SignedIn,
+}
+
 /// Everything that hands a session to the client: the signed token (and `dont_remember`),
 /// then the cookie cache, as Better Auth's `setSessionCookie` does.
-pub fn cookies_for(
+pub fn hand_over(
     state: &AppState,
     headers: &HeaderMap,
     session: &Session,
     user: &User,
     dont_remember: bool,
-) -> Vec<String> {
-    let mut out = state.cookies.session(&state.auth.signer, session.token(), dont_remember);
-    out.extend(cache_cookies(state, headers, session, user, dont_remember));
-    out
+) -> Handover {
+    let mut cookies = state.cookies.session(&state.auth.signer, session.token(), dont_remember);
+    cookies.extend(cache_cookies(state, headers, session, user, dont_remember));
+    let prior_token = request_token(state, headers);
+    Handover {
+        cookies,
+        signed_in: SignedIn { session: session.clone(), user: user.clone(), dont_remember, prior_token },
+    }
 }
 
-/// [`cookies_for`] after a write that changed the user: the cached copy is built from the
-/// user as stored now.
-pub async fn cookies_reloading_user(
+/// [`hand_over`] after a write that changed the user: the cached copy (and the event) carry
+/// the user as stored now.
+pub async fn hand_over_reloading_user(
     state: &AppState,
     headers: &HeaderMap,
     session: &Session,
     dont_remember: bool,
-) -> Result<Vec<String>> {
-    if state.cookie_cache.is_none() {
-        return Ok(state.cookies.session(&state.auth.signer, session.token(), dont_remember));
-    }
+) -> Result<Handover> {
     let user = users::find_by_id(&state.auth, session.user_id()).await?.ok_or_else(ApiError::unauthorized)?;
-    Ok(cookies_for(state, headers, session, &user, dont_remember))
+    Ok(hand_over(state, headers, session, &user, dont_remember))
 }

@@ -125,9 +125,9 @@ pub async fn verify_email(
         }
         (Err(e), _) => return Err(e),
     };
-    let mut cookies = Vec::new();
+    let mut handover = None;
     if newly && state.auth.config.email_verification.auto_sign_in_after_verification {
-        cookies = sign_in_verified(&state, &headers, &verified, &meta).await?;
+        handover = Some(sign_in_verified(&state, &headers, &verified, &meta).await?);
     }
     // The adopted account's earlier password was removed: the app offers a reset link.
     let reset = verified.password_removed;
@@ -139,7 +139,7 @@ pub async fn verify_email(
         None if reset => Reply::json(json!({ "status": true, "user": Json::Null, "passwordReset": "required" })),
         None => Reply::json(json!({ "status": true, "user": Json::Null })),
     };
-    Ok(reply.cookies(cookies))
+    Ok(reply.session(handover))
 }
 
 /// Added to the verification redirect (`?passwordReset=required`) when verifying the email
@@ -148,20 +148,20 @@ pub const PASSWORD_RESET: &str = "passwordReset";
 pub const PASSWORD_RESET_REQUIRED: &str = "required";
 
 /// The request's session if it is the verified user's (and survived the verification), else
-/// a new one: its cookies.
+/// a new one, handed over.
 async fn sign_in_verified(
     state: &AppState,
     headers: &HeaderMap,
     verified: &Verified,
     meta: &RequestMeta,
-) -> Result<Vec<String>> {
+) -> Result<session::Handover> {
     let user = &verified.user;
     if !verified.adopted
         && let Some(cur) = session::optional(state, headers).await?
         && cur.user.email() == user.email()
     {
-        return Ok(session::cookies_for(state, headers, &cur.session, user, cur.dont_remember));
+        return Ok(session::hand_over(state, headers, &cur.session, user, cur.dont_remember));
     }
     let created = sessions::create(&state.auth, &*state.auth.store, user.id(), false, meta).await?;
-    Ok(session::cookies_for(state, headers, &created, user, false))
+    Ok(session::hand_over(state, headers, &created, user, false))
 }

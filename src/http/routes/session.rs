@@ -59,17 +59,19 @@ async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &
         _ => return Ok(Reply::json(Json::Null).cookies(state.cookies.clear_session(headers))),
     };
     let mut cookies = Vec::new();
+    let mut handover = None;
     if !flag(q, "disableRefresh") && !cur.dont_remember {
-        cookies = if sessions::refresh_if_due(&state.auth, &mut cur.session).await? {
-            session::cookies_for(state, headers, &cur.session, &cur.user, false)
+        if sessions::refresh_if_due(&state.auth, &mut cur.session).await? {
+            handover = Some(session::hand_over(state, headers, &cur.session, &cur.user, false));
         } else {
-            session::cache_cookies(state, headers, &cur.session, &cur.user, false)
-        };
+            cookies = session::cache_cookies(state, headers, &cur.session, &cur.user, false);
+        }
     }
     // A fresh copy replaces a bad one; otherwise the bad one is expired.
-    let rewritten = cookies.iter().any(|c| c.starts_with(&*state.cookies.name(SESSION_DATA)));
+    let data = state.cookies.name(SESSION_DATA);
+    let rewritten = cookies.iter().chain(handover.iter().flat_map(|h| &h.cookies)).any(|c| c.starts_with(&*data));
     cookies.extend(expire_if(state, headers, expire_cache && !rewritten));
-    session_reply(state, cur, cookies).await
+    Ok(session_reply(state, cur, cookies).await?.session(handover))
 }
 
 fn expire_if(state: &AppState, headers: &HeaderMap, expire: bool) -> Vec<String> {

@@ -42,11 +42,8 @@ pub async fn sign_up(
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
     let token = session.as_ref().map(|s| s.token().to_string());
     let body = json!({ "token": token, "user": user.to_json() });
-    let cookies = match &session {
-        Some(s) => session::cookies_for(&state, &headers, s, &user, !remember_me),
-        None => Vec::new(),
-    };
-    Ok(Reply::json(body).cookies(cookies))
+    let handover = session.as_ref().map(|s| session::hand_over(&state, &headers, s, &user, !remember_me));
+    Ok(Reply::json(body).session(handover))
 }
 
 pub async fn sign_in(
@@ -86,8 +83,8 @@ pub async fn sign_in(
         body.insert("url".into(), url.clone().into());
     }
     body.insert("user".into(), user.to_json());
-    let cookies = session::cookies_for(&state, &headers, &session, &user, !remember_me);
-    let mut reply = Reply::json(Json::Object(body)).cookies(cookies).cookies(extra_cookies);
+    let handover = session::hand_over(&state, &headers, &session, &user, !remember_me);
+    let mut reply = Reply::json(Json::Object(body)).session(handover).cookies(extra_cookies);
     if let Some(url) = callback {
         reply = reply.header(header::LOCATION, url);
     }

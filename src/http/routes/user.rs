@@ -30,8 +30,8 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, Body
     }
     users::update_profile(&state.auth, cur.user.id(), users::ProfileUpdate { name, image, additional }).await?;
     // The session cookie is re-sent (same token), as the reference does.
-    let cookies = session::cookies_reloading_user(&state, &headers, &cur.session, cur.dont_remember).await?;
-    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+    let handover = session::hand_over_reloading_user(&state, &headers, &cur.session, cur.dont_remember).await?;
+    Ok(Reply::json(json!({ "status": true })).session(handover))
 }
 
 pub async fn change_password(
@@ -51,8 +51,8 @@ pub async fn change_password(
     Ok(match replaced {
         None => Reply::json(json!({ "token": null, "user": user })),
         Some(s) => {
-            let cookies = session::cookies_for(&state, &headers, &s, &cur.user, cur.dont_remember);
-            Reply::json(json!({ "token": s.token(), "user": user })).cookies(cookies)
+            let handover = session::hand_over(&state, &headers, &s, &cur.user, cur.dont_remember);
+            Reply::json(json!({ "token": s.token(), "user": user })).session(handover)
         }
     })
 }

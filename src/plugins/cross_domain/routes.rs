@@ -32,6 +32,6 @@ pub async fn verify_one_time_token(
     let Lookup::Active(session, user) = sessions::lookup(&state.auth, &row.string("value")).await? else {
         return Err(invalid());
     };
-    let cookies = crate::http::session::cookies_for(&state, &headers, &session, &user, false);
-    Ok(Reply::json(json!({ "session": session.to_json(), "user": user.to_json() })).cookies(cookies))
+    let handover = crate::http::session::hand_over(&state, &headers, &session, &user, false);
+    Ok(Reply::json(json!({ "session": session.to_json(), "user": user.to_json() })).session(handover))
 }

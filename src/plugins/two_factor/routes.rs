@@ -78,17 +78,18 @@ async fn verified_reply(state: &AppState, headers: &HeaderMap, v: Verified) -> R
     }
     body.insert("user".into(), v.user.to_json());
     let mut cookies = Vec::new();
-    if let Some(s) = &v.new_session {
-        // The reply shows the user as before; the cached copy is the user as stored now.
-        cookies.extend(session::cookies_reloading_user(state, headers, s, v.dont_remember).await?);
-    }
+    // The reply shows the user as before; the cached copy is the user as stored now.
+    let handover = match &v.new_session {
+        Some(s) => Some(session::hand_over_reloading_user(state, headers, s, v.dont_remember).await?),
+        None => None,
+    };
     if v.challenge_done {
         cookies.push(state.cookies.clear(TWO_FACTOR_COOKIE));
     }
     if let Some(t) = &v.trust_device {
         cookies.push(trust_cookie(state, t));
     }
-    Ok(Reply::json(Json::Object(body)).cookies(cookies))
+    Ok(Reply::json(Json::Object(body)).session(handover).cookies(cookies))
 }
 
 pub async fn enable(
@@ -175,8 +176,8 @@ pub async fn disable(
     let cur = session::require(&state, &headers).await?;
     let fresh = tf::disable(&state.auth, &cur.user, &cur.session, password, cur.dont_remember, &meta).await?;
     // Trusted-device rows are gone too; a leftover trust cookie is inert.
-    let cookies = session::cookies_reloading_user(&state, &headers, &fresh, cur.dont_remember).await?;
-    Ok(Reply::json(json!({ "status": true })).cookies(cookies))
+    let handover = session::hand_over_reloading_user(&state, &headers, &fresh, cur.dont_remember).await?;
+    Ok(Reply::json(json!({ "status": true })).session(handover))
 }
 
 pub async fn send_otp(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
