@@ -33,6 +33,17 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// A relative callback URL made absolute on the SPA's site, when there is one (the
+    /// cross-domain plugin's rule, WIRE.md §13); any other URL as it is.
+    pub fn on_site(&self, url: String) -> String {
+        match &self.site_url {
+            Some(site) if url.starts_with('/') && !url.starts_with("//") => {
+                format!("{}{url}", site.trim_end_matches('/'))
+            }
+            _ => url,
+        }
+    }
+
     /// `{baseURL}{basePath}`, e.g. `http://127.0.0.1:3000/api/auth`.
     pub fn api_url(&self) -> String {
         format!("{}{}", self.base_url, self.config.base_path)

@@ -196,10 +196,21 @@ async fn shut_out(ops: &dyn Ops, user_id: &str) -> Result<bool> {
 
 /// Deletes the user and every row that belongs to them, in one transaction.
 pub async fn delete(auth: &Auth, user_id: &str) -> Result<()> {
+    delete_with(auth, user_id, None).await
+}
+
+/// Deletes an anonymous user that signed in as `linked_to`: the delete hooks see
+/// `linkedUserId` and move the app's rows in the same transaction; a failing hook keeps both.
+pub async fn delete_linked(auth: &Auth, user_id: &str, linked_to: &str) -> Result<()> {
+    delete_with(auth, user_id, Some(linked_to.to_string())).await
+}
+
+async fn delete_with(auth: &Auth, user_id: &str, linked_to: Option<String>) -> Result<()> {
     let user = [Where::eq(ID, user_id)];
     // The app's before_delete runs as the transaction opens, while the user's rows are all
     // still there.
-    let tx = auth.store.begin_with(&Intent::deleting(User::MODEL, &user)).await?;
+    let intent = Intent { linked_to, ..Intent::deleting(User::MODEL, &user) };
+    let tx = auth.store.begin_with(&intent).await?;
     let owned = [Where::eq(USER_ID, user_id)];
     // Every table whose rows belong to the user (sessions, accounts, plugins' tables).
     for model in auth.schema.owned_by_user() {

@@ -42,12 +42,22 @@ impl Cookies {
         self.set_named(&self.name(short), value, max_age)
     }
 
-    fn set_named(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
+    /// [`Cookies::set`] under a full name (no prefix added).
+    pub fn set_named(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
+        self.line(name, value, max_age, true)
+    }
+
+    /// A cookie the page's scripts may read (no `HttpOnly`), under a full name.
+    pub fn set_visible(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
+        self.line(name, value, max_age, false)
+    }
+
+    fn line(&self, name: &str, value: &str, max_age: Option<i64>, http_only: bool) -> String {
         let mut s = format!("{name}={}", encode_component(value));
         if let Some(age) = max_age {
             s.push_str(&format!("; Max-Age={age}"));
         }
-        s.push_str("; Path=/; HttpOnly");
+        s.push_str(if http_only { "; Path=/; HttpOnly" } else { "; Path=/" });
         if self.secure {
             s.push_str("; Secure");
         }
@@ -200,6 +210,11 @@ fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
 /// URL-decoded; borrowed when there is nothing to decode (the usual case: base64url values).
 fn decode(v: &str) -> Cow<'_, str> {
     if v.contains('%') { percent_decode_str(v).decode_utf8_lossy() } else { Cow::Borrowed(v) }
+}
+
+/// Every cookie of the request, its value URL-decoded.
+pub fn all_cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+    cookie_pairs(headers).map(|(k, v)| (k, decode(v)))
 }
 
 pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -11,15 +11,23 @@ pub fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> R
     res
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and `{"message", "code"}` body.
+    pub fn parts(self) -> (StatusCode, serde_json::Value) {
         let mut body = serde_json::Map::new();
         body.insert("message".into(), self.message.into());
         if let Some(code) = self.code {
             body.insert("code".into(), code.into_owned().into());
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        json_response(status, serde_json::Value::Object(body).to_string())
+        (status, serde_json::Value::Object(body))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.parts();
+        json_response(status, body.to_string())
     }
 }
 

@@ -273,6 +273,11 @@ impl Fields {
 
     /// Ends validation: every issue, joined with `; `.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.issues.is_empty() { Ok(()) } else { Err(ApiError::validation(self.issues.join("; "))) }
+        self.finish_with_body().map(drop)
+    }
+
+    /// [`Fields::finish`], handing back the whole body (for plugins' own fields).
+    pub fn finish_with_body(self) -> Result<Map<String, Json>, ApiError> {
+        if self.issues.is_empty() { Ok(self.map) } else { Err(ApiError::validation(self.issues.join("; "))) }
     }
 }

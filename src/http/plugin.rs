@@ -17,8 +17,9 @@ use super::AppState;
 use super::reply::Reply;
 use crate::auth::{Session, User};
 use crate::error::Result;
-use crate::store::Schema;
 use crate::store::hooks::Hooks;
+use crate::store::{Record, Schema};
+use serde_json::{Map, Value as Json};
 
 /// A stricter rate-limit rule: requests whose path starts with `prefix` (WIRE.md §11).
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,8 @@ pub struct SignedIn {
     pub dont_remember: bool,
     /// The session token the request came with (an anonymous user signing in for real).
     pub prior_token: Option<String>,
+    /// The request's headers (its cookies).
+    pub request: HeaderMap,
 }
 
 /// Why a plugin's background work did not start (each plugin has its own error type).
@@ -133,6 +136,31 @@ pub trait Plugin: std::any::Any + Send + Sync {
     ) -> Result<Gate> {
         let _ = (state, headers, user, remember_me);
         Ok(Gate::Proceed(Vec::new()))
+    }
+
+    /// Its own user fields in a sign-up (`current` unset) or update-user body (`username`):
+    /// checked, normalised and set on `row`, the fields to write.
+    async fn user_input(
+        &self,
+        state: &AppState,
+        body: &Map<String, Json>,
+        current: Option<&User>,
+        row: &mut Record,
+    ) -> Result<()> {
+        let _ = (state, body, current, row);
+        Ok(())
+    }
+
+    /// On sign-out, before the core deletes the session: cookies to add (other sessions of
+    /// this browser it signs out too).
+    async fn on_sign_out(&self, state: &AppState, headers: &HeaderMap) -> Result<Vec<String>> {
+        let _ = (state, headers);
+        Ok(Vec::new())
+    }
+
+    /// Fields it sets on a user the route at `path` is about to create (the sign-in method).
+    fn new_user(&self, path: &str, row: &mut Record) {
+        let _ = (path, row);
     }
 
     /// The get-session reply for an active session (the JWT plugin's `set-auth-jwt`).

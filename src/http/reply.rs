@@ -34,6 +34,12 @@ impl Reply {
         }
     }
 
+    /// An error that still sets cookies (a stale cookie expired with the refusal).
+    pub fn from_error(e: crate::error::ApiError) -> Self {
+        let (status, body) = e.parts();
+        Self { status, body: Body::Json(body), cookies: Vec::new(), headers: Vec::new(), signed_in: None }
+    }
+
     /// 200 with JSON already serialized.
     pub fn rendered_json(body: Bytes) -> Self {
         Self {

@@ -1,11 +1,15 @@
 //! Finding the caller's session: a plugin's token (the bearer plugin's `Authorization`), else
 //! the signed session cookie.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
+use serde_json::{Map, Value as Json};
 
 use super::AppState;
 use super::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
-use super::plugin::SignedIn;
+use super::plugin::{Gate, SignedIn};
+use super::reply::Reply;
+use crate::auth::RequestMeta;
+use crate::store::Record;
 use std::sync::Arc;
 
 use crate::auth::cookie_cache::{Cached, CookieCache};
@@ -115,6 +119,60 @@ pub fn cache_cookies(
     state.cookies.set_chunked(headers, SESSION_DATA, &value, cache.cookie_max_age(dont_remember))
 }
 
+/// The plugins' own user fields in a sign-up (`current` unset) or update-user body, checked
+/// and added to the row to write.
+pub async fn plugin_user_input(
+    state: &AppState,
+    body: &Map<String, Json>,
+    current: Option<&User>,
+    row: &mut Record,
+) -> Result<()> {
+    for plugin in state.plugins.iter() {
+        plugin.user_input(state, body, current, row).await?;
+    }
+    Ok(())
+}
+
+/// The plugins' fields for a user the route at `path` is about to create.
+pub fn new_user_fields(state: &AppState, path: &str, row: &mut Record) {
+    for plugin in state.plugins.iter() {
+        plugin.new_user(path, row);
+    }
+}
+
+/// The end of every sign-in whose first factor checked out: the plugins' gates (a second
+/// factor first), then the session, `{redirect, token, url?, user}` and `Location`.
+pub async fn sign_in(
+    state: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    user: &User,
+    remember_me: bool,
+    callback: Option<String>,
+) -> Result<Reply> {
+    let mut extra_cookies = Vec::new();
+    for plugin in state.plugins.iter() {
+        match plugin.sign_in_gate(state, headers, user, remember_me).await? {
+            Gate::Challenge(reply) => return Ok(reply),
+            Gate::Proceed(cookies) => extra_cookies.extend(cookies),
+        }
+    }
+    let session = sessions::create(&state.auth, &*state.auth.store, user.id(), !remember_me, meta).await?;
+    let mut body = Map::new();
+    body.insert("redirect".into(), callback.is_some().into());
+    body.insert("token".into(), session.token().into());
+    if let Some(url) = &callback {
+        body.insert("url".into(), url.clone().into());
+    }
+    body.insert("user".into(), user.to_json());
+    let handover = hand_over(state, headers, &session, user, !remember_me);
+    let mut reply = Reply::json(Json::Object(body)).session(handover).cookies(extra_cookies);
+    if let Some(url) = callback {
+        reply = reply.header(header::LOCATION, url);
+    }
+    Ok(reply)
+}
+
 /// A session handed to the client: the cookies to set and the event plugins see.
 pub struct Handover {
     pub cookies: Vec<String>,
@@ -133,10 +191,9 @@ pub fn hand_over(
     let mut cookies = state.cookies.session(&state.auth.signer, session.token(), dont_remember);
     cookies.extend(cache_cookies(state, headers, session, user, dont_remember));
     let prior_token = request_token(state, headers);
-    Handover {
-        cookies,
-        signed_in: SignedIn { session: session.clone(), user: user.clone(), dont_remember, prior_token },
-    }
+    let signed_in =
+        SignedIn { session: session.clone(), user: user.clone(), dont_remember, prior_token, request: headers.clone() };
+    Handover { cookies, signed_in }
 }
 
 /// [`hand_over`] after a write that changed the user: the cached copy (and the event) carry

@@ -2,11 +2,16 @@
 //! [`Section`](crate::config::Section)), its tables, its routes and the extension points of
 //! [`Plugin`](crate::http::Plugin) it needs. Adding one touches its folder and [`registry`].
 
+pub mod anonymous;
 pub mod bearer;
 pub mod cross_domain;
 pub mod jwt;
+pub mod last_login_method;
+pub mod multi_session;
+pub mod one_time_token;
 pub mod social;
 pub mod two_factor;
+pub mod username;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -15,7 +20,18 @@ use crate::config::{Config, SectionError};
 use crate::http::{Plugin, Plugins};
 
 /// The `[plugins]` keys a plugin reads; any other is a mistake in the configuration.
-const KNOWN_KEYS: &[&str] = &["bearer", "jwt", "convex", "two_factor", "cross_domain_site_url"];
+const KNOWN_KEYS: &[&str] = &[
+    "bearer",
+    "jwt",
+    "convex",
+    "two_factor",
+    "cross_domain_site_url",
+    "username",
+    "last_login_method",
+    "anonymous",
+    "one_time_token",
+    "multi_session",
+];
 
 /// What keeps the plugins from starting.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +69,26 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     if two_factor.enabled {
         list.push(Arc::new(two_factor::TwoFactorPlugin::new(two_factor)));
     }
+    let username: username::UsernameConfig = cfg.section()?;
+    if username.enabled {
+        list.push(Arc::new(username::UsernamePlugin::new(username)));
+    }
+    let anonymous: anonymous::AnonymousConfig = cfg.section()?;
+    if anonymous.enabled {
+        list.push(Arc::new(anonymous::AnonymousPlugin::new(anonymous)));
+    }
+    let ott: one_time_token::OneTimeTokenConfig = cfg.section()?;
+    if ott.enabled {
+        list.push(Arc::new(one_time_token::OneTimeToken::new(ott)));
+    }
+    let multi: multi_session::MultiSessionConfig = cfg.section()?;
+    if multi.enabled {
+        list.push(Arc::new(multi_session::MultiSession::new(multi)));
+    }
+    let last_login: last_login_method::LastLoginMethodConfig = cfg.section()?;
+    if last_login.enabled {
+        list.push(Arc::new(last_login_method::LastLoginMethod::new(last_login)));
+    }
     if let Some(site) = cfg.section::<cross_domain::CrossDomainConfig>()?.0 {
         list.push(Arc::new(cross_domain::CrossDomain::new(site)));
     }
@@ -73,6 +109,11 @@ pub fn section_schemas() -> Vec<(&'static str, schemars::Schema)> {
         of::<jwt::ConvexConfig>(),
         of::<two_factor::TwoFactorConfig>(),
         of::<cross_domain::CrossDomainConfig>(),
+        of::<username::UsernameConfig>(),
+        of::<last_login_method::LastLoginMethodConfig>(),
+        of::<anonymous::AnonymousConfig>(),
+        of::<one_time_token::OneTimeTokenConfig>(),
+        of::<multi_session::MultiSessionConfig>(),
         of::<webhooks::WebhooksConfig>(),
     ]
 }

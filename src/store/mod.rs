@@ -332,11 +332,14 @@ pub struct Intent {
     /// Set when a write of the transaction adopted an existing app user (a verified email):
     /// the caller then shuts out whoever held the account before.
     pub adopted: Option<Arc<AtomicBool>>,
+    /// The user an anonymous user being deleted is linked into (its delete hooks get it as
+    /// `linkedUserId`, to move the app's rows).
+    pub linked_to: Option<String>,
 }
 
 impl Intent {
     /// A plain transaction.
-    pub const NONE: Intent = Intent { social_provider: None, deletes: None, adopted: None };
+    pub const NONE: Intent = Intent { social_provider: None, deletes: None, adopted: None, linked_to: None };
 
     pub fn social(provider: &str) -> Self {
         Self { social_provider: Some(provider.to_string()), ..Self::default() }

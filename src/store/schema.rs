@@ -352,13 +352,15 @@ impl Schema {
     }
 
     /// Adds a plugin's field to `user`, filled with `default` on create when absent.
-    pub fn add_user_field(&mut self, name: &str, ty: FieldType, default: Option<Value>) {
-        let Some(user) = self.models.iter_mut().find(|m| m.name == "user") else { return };
+    /// Returns the field, for further marks (unique).
+    pub fn add_user_field(&mut self, name: &str, ty: FieldType, default: Option<Value>) -> Option<&mut Field> {
+        let user = self.models.iter_mut().find(|m| m.name == "user")?;
         if user.field(name).is_err() {
             let mut f = Field::new(name, ty, false);
             f.default = default;
             user.fields.push(f);
         }
+        user.field_mut(name)
     }
 
     /// The models whose rows belong to a user (`userId` → `user.id`), deleted with the user.

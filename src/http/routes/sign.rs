@@ -1,15 +1,14 @@
 //! Sign-up, sign-in and sign-out by email and password.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use serde_json::{Map, Value as Json, json};
+use axum::http::HeaderMap;
+use serde_json::json;
 
-use crate::auth::{RequestMeta, User, password, sessions, users};
+use crate::auth::{RequestMeta, User, password, users};
 use crate::error::{ApiError, Result, codes};
 use crate::http::AppState;
 use crate::http::extract::{Body, OptionalBody};
 use crate::http::guard::{self, check_url};
-use crate::http::plugin::Gate;
 use crate::http::reply::Reply;
 use crate::http::session;
 
@@ -33,11 +32,13 @@ pub async fn sign_up(
     let image = f.opt_string("image");
     let callback = f.opt_string("callbackURL");
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
-    let additional = f.additional(state.auth.schema.model(User::MODEL)?, true);
-    f.finish()?;
+    let mut additional = f.additional(state.auth.schema.model(User::MODEL)?, true);
+    let body = f.finish_with_body()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
     guard::browser_origin(&state, &headers)?;
     require_enabled(&state)?;
+    session::plugin_user_input(&state, &body, None, &mut additional).await?;
+    session::new_user_fields(&state, "/sign-up/email", &mut additional);
     let input = users::SignUp { name, email, password: pw, image, remember_me, callback_url: callback, additional };
     let (user, session) = users::sign_up(&state.auth, input, &meta).await?;
     let token = session.as_ref().map(|s| s.token().to_string());
@@ -54,7 +55,7 @@ pub async fn sign_in(
 ) -> Result<Reply> {
     let email = f.string("email");
     let pw = f.string("password");
-    let callback = f.opt_string("callbackURL");
+    let callback = f.opt_string("callbackURL").map(|c| state.auth.on_site(c));
     let remember_me = f.opt_bool("rememberMe").unwrap_or(true);
     f.finish()?;
     check_url(&state, callback.as_deref(), codes::invalid_callback_url)?;
@@ -67,28 +68,7 @@ pub async fn sign_in(
         return Err(codes::password_too_long());
     }
     let user = password::authenticate(&state.auth, &email, pw, callback.as_deref()).await?;
-    // A second factor, when the user has one, comes before the session (WIRE.md §9).
-    let mut extra_cookies = Vec::new();
-    for plugin in state.plugins.iter() {
-        match plugin.sign_in_gate(&state, &headers, &user, remember_me).await? {
-            Gate::Challenge(reply) => return Ok(reply),
-            Gate::Proceed(cookies) => extra_cookies.extend(cookies),
-        }
-    }
-    let session = sessions::create(&state.auth, &*state.auth.store, user.id(), !remember_me, &meta).await?;
-    let mut body = Map::new();
-    body.insert("redirect".into(), callback.is_some().into());
-    body.insert("token".into(), session.token().into());
-    if let Some(url) = &callback {
-        body.insert("url".into(), url.clone().into());
-    }
-    body.insert("user".into(), user.to_json());
-    let handover = session::hand_over(&state, &headers, &session, &user, !remember_me);
-    let mut reply = Reply::json(Json::Object(body)).session(handover).cookies(extra_cookies);
-    if let Some(url) = callback {
-        reply = reply.header(header::LOCATION, url);
-    }
-    Ok(reply)
+    session::sign_in(&state, &meta, &headers, &user, remember_me, callback).await
 }
 
 /// Always succeeds; deletes the session when there is one and clears the cookies.
@@ -98,8 +78,12 @@ pub async fn sign_out(
     OptionalBody(f): OptionalBody,
 ) -> Result<Reply> {
     f.finish()?;
+    let mut cookies = Vec::new();
+    for plugin in state.plugins.iter() {
+        cookies.extend(plugin.on_sign_out(&state, &headers).await?);
+    }
     if let Some(token) = session::request_token(&state, &headers) {
         crate::auth::sessions::revoke_by_token(&state.auth, &token).await?;
     }
-    Ok(Reply::json(json!({ "success": true })).cookies(state.cookies.clear_session(&headers)))
+    Ok(Reply::json(json!({ "success": true })).cookies(state.cookies.clear_session(&headers)).cookies(cookies))
 }

@@ -18,13 +18,14 @@ pub async fn update_user(State(state): State<AppState>, headers: HeaderMap, Body
     // Better Auth tests the field's truth: `"email": ""` or `null` is no attempt to change it.
     let has_email = f.has_truthy("email");
     // `input = false` fields are not read at all: alone they make an empty update.
-    let additional = f.additional(state.auth.schema.model(User::MODEL)?, false);
+    let mut additional = f.additional(state.auth.schema.model(User::MODEL)?, false);
     // Better Auth's order: the session, then the email rule, then the fields' types.
     let cur = session::require(&state, &headers).await?;
     if has_email {
         return Err(codes::email_can_not_be_updated());
     }
-    f.finish()?;
+    let body = f.finish_with_body()?;
+    session::plugin_user_input(&state, &body, Some(&cur.user), &mut additional).await?;
     if name.is_none() && image.is_none() && additional.0.is_empty() {
         return Err(ApiError::without_code(400, "No fields to update"));
     }

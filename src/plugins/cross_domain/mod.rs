@@ -12,7 +12,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Auth;
@@ -20,7 +19,6 @@ use crate::config::Section;
 use crate::crypto::random_id;
 use crate::error::Result;
 use crate::http::{AppState, Plugin, write};
-use crate::store::{Record, now};
 
 /// `[plugins] cross_domain_site_url = "https://app.example"`: the SPA's origin. Set, the
 /// plugin is on: the origin is trusted and emailed links land there by default.
@@ -152,17 +150,10 @@ pub fn hands_over_session(path: &str) -> bool {
     ["/callback/", "/oauth2/callback/", "/magic-link/verify", "/verify-email"].iter().any(|p| path.starts_with(p))
 }
 
-/// Stores a one-time token for `session_token` (verification `one-time-token:<token>`).
+/// Stores a one-time token for `session_token` (the one-time-token plugin's row).
 pub async fn issue_one_time_token(auth: &Auth, session_token: &str) -> Result<String> {
     let token = random_id(32);
-    let at = now();
-    let row = Record::new()
-        .with("identifier", format!("one-time-token:{token}"))
-        .with("value", session_token)
-        .with("expiresAt", at + Duration::seconds(ONE_TIME_TOKEN_SECONDS))
-        .with("createdAt", at)
-        .with("updatedAt", at);
-    auth.store.create("verification", row).await?;
+    crate::plugins::one_time_token::issue(auth, session_token, &token, ONE_TIME_TOKEN_SECONDS).await?;
     Ok(token)
 }
 

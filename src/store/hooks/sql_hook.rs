@@ -4,10 +4,13 @@ use async_trait::async_trait;
 
 use super::{Event, Hook, HookCtx};
 use crate::error::ApiError;
-use crate::store::{Record, StoreError};
+use crate::store::{Record, StoreError, Value};
+
+/// The parameter naming the user an anonymous user is linked into.
+pub const LINKED_USER_ID: &str = "linkedUserId";
 
 /// A configured SQL statement. Parameters: every field of the record by name, `:old_<field>`
-/// on update. A returned `error_code` column (with `error_message`, `error_status`) refuses
+/// on update, `:linkedUserId` on delete (the user an anonymous user is linked into, else null). A returned `error_code` column (with `error_message`, `error_status`) refuses
 /// the write; other returned columns are the hook's fields.
 pub(super) struct SqlHook {
     sql: String,
@@ -25,6 +28,9 @@ impl Hook for SqlHook {
         let mut params = ctx.record.clone();
         if let Some(old) = ctx.old {
             params.0.extend(old.0.iter().map(|(k, v)| (format!("old_{k}"), v.clone())));
+        }
+        if matches!(ctx.event, Event::BeforeDelete | Event::AfterDelete) {
+            params.set(LINKED_USER_ID, Value::from(ctx.intent.linked_to.clone()));
         }
         let rows = ctx.tx.sql(&self.sql, &params).await.map_err(|e| match e {
             StoreError::Unavailable(_) | StoreError::Refused(_) => ApiError::from(e),
