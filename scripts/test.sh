@@ -26,6 +26,7 @@ stages=(
   "conformance|the conformance suite on SQLite: default, rate-limit and cookie-cache configurations"
   "conformance-db|the conformance suite on PostgreSQL and MariaDB"
   "interop|Better Auth and Palisade on one database (three backends), cookie cache, jwks rows, Convex tokens"
+  "plugins|the plugin conformance suite (conformance/plugins/) on SQLite, PostgreSQL and MariaDB"
   "redis|the conformance suite with Redis as secondary storage"
   "difffuzz|differential fuzzing against the reference (seed 1, 500 requests)"
   "crash|SIGKILL during a sign-up load, then restart, on three backends"
@@ -210,6 +211,25 @@ stage_conformance-db() {
   done
 }
 
+# The plugins Palisade serves of the reference's plugin profile (conformance/plugins.toml); the
+# tests of the others are left out by the suite itself (PLUGINS, conformance/plugins/plib.mjs).
+PLUGIN_PROFILE=${PLUGIN_PROFILE:-username,anonymous,one-time-token,multi-session,last-login-method}
+
+stage_plugins() {
+  prepare; build
+  local backend url
+  for backend in sqlite postgres mysql; do
+    step "plugin conformance on $backend ($PLUGIN_PROFILE)"
+    if [ $backend = sqlite ]; then url=""; else url=$(fresh_database $backend); fi
+    start_server "plugins-$backend" plugins.toml $url
+    local db_env=()
+    [ $backend != sqlite ] || db_env=(SQLITE_DB="$dir/palisade.db")
+    env "${db_env[@]}" PLUGINS="$PLUGIN_PROFILE" EMAIL_LOG="$dir/emails.jsonl" BETTER_AUTH_SECRET="$secret" \
+      "$root/scripts/plugin-conformance.sh" "http://127.0.0.1:$port" | tee "$work/plugins-$backend.out" | grep -E '^(not ok|# (pass|fail))|passed, ' || true
+    passed plugins-$backend
+  done
+}
+
 stage_interop() {
   prepare; build
   # The cookie cache in all three strategies against Better Auth itself: copies minted by one are
@@ -284,7 +304,7 @@ echo "stages: ${selected[*]}"
 for run in interop-sqlite interop-postgres interop-mysql cache-interop jwks-interop convex-verify social; do
   [ ! -f "$work/$run.out" ] || echo "$run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
 done
-for run in default rate cache postgres mysql redis; do
+for run in default rate cache postgres mysql redis plugins-sqlite plugins-postgres plugins-mysql; do
   [ ! -f "$work/$run.out" ] || echo "conformance $run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
 done
 [ ! -f "$work/crash.out" ] || grep -E '^crash' "$work/crash.out" || true

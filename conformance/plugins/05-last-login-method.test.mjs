@@ -5,7 +5,7 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { lastLoginMethodClient, usernameClient } from "better-auth/client/plugins";
 import { api, assertError, signUp, signIn, CookieJar } from "../conformance/lib.mjs";
-import { uniqueEmail, uniqueUsername, browser, session, LAST_LOGIN_COOKIE, requestEmailOtp, requestMagicLink, openDb, dbSkip, columns } from "./plib.mjs";
+import { uniqueEmail, uniqueUsername, browser, session, LAST_LOGIN_COOKIE, requestEmailOtp, requestMagicLink, openDb, dbSkip, columns, needs } from "./plib.mjs";
 
 function lastCookie(res) {
   return res.setCookies.find((c) => c.name === LAST_LOGIN_COOKIE);
@@ -34,7 +34,7 @@ describe("last-login-method: cookie per sign-in method", () => {
     assert.equal(lastCookie(bad.res), undefined);
   });
 
-  test("sign-in/email-otp -> 'email-otp' (cookie and stored value), for a new and an existing user", async () => {
+  test("sign-in/email-otp -> 'email-otp' (cookie and stored value), for a new and an existing user", needs("email-otp"), async () => {
     const email = uniqueEmail("llm-otp");
     const code = await requestEmailOtp(email);
     const res = await api("/sign-in/email-otp", { body: { email, otp: code } });
@@ -50,7 +50,7 @@ describe("last-login-method: cookie per sign-in method", () => {
     assert.equal((await session(jar)).user.lastLoginMethod, "email-otp");
   });
 
-  test("magic-link/verify -> 'magic-link'", async () => {
+  test("magic-link/verify -> 'magic-link'", needs("magic-link"), async () => {
     const a = await signUp();
     const m = await requestMagicLink(a.email);
     const jar = new CookieJar();
@@ -73,7 +73,7 @@ describe("last-login-method: cookie per sign-in method", () => {
     assert.equal(anon.json.user.lastLoginMethod, null);
   });
 
-  test("the stored method follows the latest recognised sign-in (email -> email-otp -> email)", async () => {
+  test("the stored method follows the latest recognised sign-in (email -> email-otp -> email)", needs("email-otp", "magic-link"), async () => {
     const a = await signUp();
     // verify the email first so the OTP sign-in does not strip the password (see email-otp tests)
     await api("/sign-in/email-otp", { body: { email: a.email, otp: await requestEmailOtp(a.email) } });
@@ -112,7 +112,7 @@ describe("last-login-method: official client (lastLoginMethodClient)", () => {
 });
 
 describe("last-login-method: storage", { skip: dbSkip }, () => {
-  test("user.lastLoginMethod text nullable; written on user creation and on each recognised sign-in", async () => {
+  test("user.lastLoginMethod text nullable; written on user creation and on each recognised sign-in", needs("magic-link", "anonymous"), async () => {
     const db = await openDb();
     try {
       assert.deepEqual(columns(db, "user", ["lastLoginMethod"]), [["lastLoginMethod", "text", 0, 0]]);

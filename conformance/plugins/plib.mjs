@@ -17,6 +17,8 @@ export const multiCookieName = (token) => `${SESSION_COOKIE}_multi-${token.toLow
 /** The plugins the server under test has (env PLUGINS, as the reference takes it); unset: the whole profile. */
 export const PLUGINS = process.env.PLUGINS ? process.env.PLUGINS.split(",").map((x) => x.trim()) : null;
 export const hasPlugin = (name) => !PLUGINS || PLUGINS.includes(name);
+/** Test options: skipped unless the server has every one of these plugins. */
+export const needs = (...names) => (names.every(hasPlugin) ? {} : { skip: `needs ${names.join(", ")}` });
 const FIELDS_BY_PLUGIN = {
   username: ["username", "displayUsername"],
   anonymous: ["isAnonymous"],

@@ -4,6 +4,7 @@
 mod harness;
 
 mod adoption;
+mod anonymous_link;
 mod bad_input;
 mod cookie_cache;
 mod email_smtp;
