@@ -65,28 +65,21 @@ fn unwrap_optional<'a>(root: &'a Json, node: &'a Json) -> (&'a Json, bool) {
 }
 
 fn walk(root: &Json, node: &Json, key: &str, default: Option<&Json>, rows: &mut Vec<Row>) {
-    let (node, _) = unwrap_optional(root, node);
-    if let Some(props) = node.get("properties").and_then(Json::as_object) {
+    let (target, _) = unwrap_optional(root, node);
+    if let Some(props) = target.get("properties").and_then(Json::as_object) {
         for (name, prop) in props {
             let child = if key.is_empty() { name.clone() } else { format!("{key}.{name}") };
             let child_default = prop.get("default").or_else(|| default.and_then(|d| d.get(name)));
-            let meaning = prop.get("description").and_then(Json::as_str);
-            let (target, _) = unwrap_optional(root, prop);
-            let each =
-                target.get("additionalProperties").map(|a| resolve(root, a)).filter(|a| a.get("properties").is_some());
-            if target.get("properties").is_some() {
-                walk(root, prop, &child, child_default, rows);
-            } else if let Some(each) = each {
-                // A table of named entries (`[social_providers.<id>]`): the keys of one entry.
-                rows.push(row(root, prop, &child, child_default, meaning));
-                walk(root, each, &format!("{child}.<id>"), None, rows);
-            } else {
-                rows.push(row(root, prop, &child, child_default, meaning));
-            }
+            walk(root, prop, &child, child_default, rows);
         }
         return;
     }
     rows.push(row(root, node, key, default, node.get("description").and_then(Json::as_str)));
+    // A table of named entries (`[social_providers.<id>]`): then the keys of one entry.
+    let each = target.get("additionalProperties").map(|a| resolve(root, a)).filter(|a| a.get("properties").is_some());
+    if let Some(each) = each {
+        walk(root, each, &format!("{key}.<id>"), None, rows);
+    }
 }
 
 fn row(root: &Json, prop: &Json, key: &str, default: Option<&Json>, meaning: Option<&str>) -> Row {

@@ -109,15 +109,21 @@ impl Config {
 
     /// `PALISADE_SOCIAL_<ID>_CLIENT_SECRET` sets the secret of `[social_providers.<id>]`
     /// (id upper-cased, `-` as `_`); one for a provider that is not configured is an error.
+    /// The section stays as read (the social plugin parses it); a provider that is not a
+    /// table is left for that parse to report.
     fn apply_social_secrets(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<(), LoadError> {
         for (var, value) in vars {
             let Some(id) = social_secret_var(&var) else { continue };
             let provider = self
                 .social_providers
-                .iter_mut()
-                .find(|(k, _)| k.to_ascii_uppercase().replace('-', "_") == id)
+                .as_object_mut()
+                .and_then(|providers| {
+                    providers.iter_mut().find(|(k, _)| k.to_ascii_uppercase().replace('-', "_") == id)
+                })
                 .ok_or_else(|| LoadError::StraySocialSecret { var: var.clone(), id: id.to_lowercase() })?;
-            provider.1.client_secret = Some(value);
+            if let Some(table) = provider.1.as_object_mut() {
+                table.insert("client_secret".into(), value.into());
+            }
         }
         Ok(())
     }
@@ -126,7 +132,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SocialProviderConfig;
 
     #[test]
     fn unknown_key_is_named_with_its_source() {
@@ -140,11 +145,11 @@ mod tests {
 
     #[test]
     fn social_secret_from_environment() {
-        let mut cfg = Config::default();
-        cfg.social_providers.insert("my-idp".into(), SocialProviderConfig::default());
+        let providers = serde_json::json!({ "my-idp": { "client_id": "c" } });
+        let mut cfg = Config { social_providers: providers, ..Config::default() };
         let vars = [("PALISADE_SOCIAL_MY_IDP_CLIENT_SECRET".to_string(), "s3".to_string())];
         cfg.apply_social_secrets(vars.into_iter()).unwrap();
-        assert_eq!(cfg.social_providers["my-idp"].client_secret.as_deref(), Some("s3"));
+        assert_eq!(cfg.social_providers["my-idp"]["client_secret"], "s3");
         let stray = [("PALISADE_SOCIAL_NOPE_CLIENT_SECRET".to_string(), "x".to_string())];
         assert!(cfg.apply_social_secrets(stray.into_iter()).unwrap_err().to_string().contains("social_providers.nope"));
     }

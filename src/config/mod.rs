@@ -53,8 +53,10 @@ pub struct Config {
     #[serde(default)]
     #[schemars(with = "Json")]
     pub hooks: crate::store::hooks::HooksConfig,
-    /// Social sign-in providers by id (`[social_providers.<id>]`, `src/plugins/social/`).
-    pub social_providers: std::collections::BTreeMap<String, SocialProviderConfig>,
+    /// Social sign-in providers by id (`[social_providers.<id>]`): read by `src/plugins/social/`
+    /// (a [`Section`]).
+    #[schemars(with = "BTreeMap<String, Json>")]
+    pub social_providers: Json,
     /// Linked accounts: linking rules and OAuth token storage.
     pub account: AccountConfig,
     /// Signed webhooks from an outbox: read by `src/plugins/webhooks/` (a [`Section`]).
@@ -85,7 +87,7 @@ impl Default for Config {
             admin_key: None,
             schema: Default::default(),
             hooks: Default::default(),
-            social_providers: Default::default(),
+            social_providers: Json::Null,
             account: AccountConfig::default(),
             webhooks: Json::Null,
         }
@@ -95,16 +97,28 @@ impl Default for Config {
 /// A plugin's part of the configuration, kept as read until the plugin parses it into its own
 /// type: the plugin's folder owns the type, its defaults and its documentation.
 pub trait Section: Serialize + DeserializeOwned + Default + schemars::JsonSchema {
-    /// Where it sits: `plugins.<id>` or a top-level key (`webhooks`).
+    /// Where it sits: `plugins.<id>` or a top-level key (`webhooks`, `social_providers`).
     const KEY: &'static str;
 }
 
-/// A section that does not parse, named by its key.
+/// A section that does not parse, named by the full key of the value at fault
+/// (`social_providers.github.client_id`).
 #[derive(Debug, thiserror::Error)]
-#[error("{key}: {message}")]
+#[error("{key}: {source}")]
 pub struct SectionError {
-    pub key: &'static str,
-    pub message: String,
+    pub key: String,
+    pub source: serde_json::Error,
+}
+
+impl SectionError {
+    fn at(section: &str, e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let key = match e.path().to_string() {
+            path if path == "." => section.to_string(),
+            path if path.starts_with('[') => format!("{section}{path}"),
+            path => format!("{section}.{path}"),
+        };
+        Self { key, source: e.into_inner() }
+    }
 }
 
 impl Config {
@@ -112,6 +126,7 @@ impl Config {
         match key.split_once('.') {
             Some(("plugins", id)) => self.plugins.get(id),
             None if key == "webhooks" => Some(&self.webhooks),
+            None if key == "social_providers" => Some(&self.social_providers),
             _ => None,
         }
     }
@@ -120,6 +135,7 @@ impl Config {
         match key.split_once('.') {
             Some(("plugins", id)) => Some(self.plugins.entry(id.to_string()).or_insert(Json::Null)),
             None if key == "webhooks" => Some(&mut self.webhooks),
+            None if key == "social_providers" => Some(&mut self.social_providers),
             _ => None,
         }
     }
@@ -128,9 +144,7 @@ impl Config {
     pub fn section<S: Section>(&self) -> Result<S, SectionError> {
         match self.slot(S::KEY) {
             None | Some(Json::Null) => Ok(S::default()),
-            Some(v) => {
-                serde_json::from_value(v.clone()).map_err(|e| SectionError { key: S::KEY, message: e.to_string() })
-            }
+            Some(v) => serde_path_to_error::deserialize(v.clone()).map_err(|e| SectionError::at(S::KEY, e)),
         }
     }
 

@@ -4,56 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// What a social provider speaks: a generic OpenID Connect issuer, or a preset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SocialKind {
-    Oidc,
-    Github,
-    Google,
-}
-
-/// A profile value for `map_profile`: a claim name (dotted for nested claims), or a list of
-/// them where the first present wins. `name|first` / `name|rest` split a full name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-pub enum ProfileSource {
-    One(String),
-    FirstOf(Vec<String>),
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct SocialProviderConfig {
-    /// Default: the preset named by the id (`github`, `google`), else `oidc`.
-    pub kind: Option<SocialKind>,
-    /// OpenID Connect issuer; endpoints come from its discovery document.
-    pub issuer: Option<String>,
-    /// Explicit endpoints override discovered (or preset) ones.
-    pub authorization_endpoint: Option<String>,
-    pub token_endpoint: Option<String>,
-    pub userinfo_endpoint: Option<String>,
-    pub jwks_uri: Option<String>,
-    /// GitHub's list of the user's addresses.
-    pub emails_endpoint: Option<String>,
-    pub client_id: String,
-    /// Better set by `PALISADE_SOCIAL_<ID>_CLIENT_SECRET`.
-    pub client_secret: Option<String>,
-    /// Scopes requested besides the provider's defaults.
-    pub scopes: Vec<String>,
-    pub disable_default_scope: bool,
-    /// No new users from this provider.
-    pub disable_sign_up: bool,
-    /// New users only when the client passes `requestSignUp: true`.
-    pub disable_implicit_sign_up: bool,
-    /// Copy name, image and mapped fields from the provider on every sign-in.
-    pub override_user_info_on_sign_in: bool,
-    /// `prompt` sent to the authorization endpoint (e.g. `select_account`).
-    pub prompt: Option<String>,
-    /// User field ← profile claim (Better Auth's `mapProfileToUser`).
-    pub map_profile: std::collections::BTreeMap<String, ProfileSource>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountConfig {

@@ -42,9 +42,8 @@ pub enum RegistryError {
     Jwt(#[from] jwt::SetupError),
     #[error(transparent)]
     Webhooks(#[from] webhooks::ConfigError),
-    /// `[social_providers]` (its checks still report in words).
-    #[error("{0}")]
-    Social(String),
+    #[error(transparent)]
+    Social(#[from] social::ConfigError),
     #[error("plugins.{0}: no such plugin (known: {known})", known = KNOWN_KEYS.join(", "))]
     Unknown(String),
 }
@@ -57,7 +56,7 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
         return Err(RegistryError::Unknown(unknown.clone()));
     }
     let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
-    let providers = social::Providers::from_config(cfg).map_err(RegistryError::Social)?;
+    let providers = social::Providers::from_config(cfg)?;
     list.push(Arc::new(social::SocialPlugin { providers }));
     if cfg.section::<bearer::BearerConfig>()?.0 {
         list.push(Arc::new(bearer::Bearer));
@@ -104,6 +103,7 @@ pub fn section_schemas() -> Vec<(&'static str, schemars::Schema)> {
         (S::KEY, schemars::schema_for!(S))
     }
     vec![
+        of::<social::SocialProviders>(),
         of::<bearer::BearerConfig>(),
         of::<jwt::JwtConfig>(),
         of::<jwt::ConvexConfig>(),

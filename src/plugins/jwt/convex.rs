@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::routes::JWKS_CACHE_CONTROL;
-use super::{JwtIssuer, JwtPlugin};
+use super::{Jwt, JwtPlugin, Profile};
 use crate::auth::sessions::{self, Lookup};
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::http::AppState;
 use crate::http::extract::CurrentSession;
 use crate::http::reply::Reply;
@@ -22,31 +22,24 @@ use crate::http::session::{self, Found};
 /// Cookie `{prefix}.convex_jwt`: the current token for server-side rendering (not signed).
 pub const COOKIE: &str = "convex_jwt";
 
-fn issuer(plugin: &JwtPlugin) -> Result<&JwtIssuer> {
-    plugin.convex.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", "Convex profile is disabled"))
-}
-
-type Jwt = Extension<Arc<JwtPlugin>>;
-
 pub async fn token(
     State(state): State<AppState>,
     Extension(plugin): Jwt,
     CurrentSession(cur): CurrentSession,
 ) -> Result<Reply> {
-    let convex = issuer(&plugin)?;
+    let convex = plugin.issuer(Profile::Convex)?;
     let token = convex.for_session(&state.auth, &cur.user, cur.session.id()).await?;
     let cookie = state.cookies.set(COOKIE, &token, Some(convex.expiration));
     Ok(Reply::json(json!({ "token": token })).cookies([cookie]))
 }
 
 pub async fn jwks(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
-    let keys = issuer(&plugin)?.jwks(&state.auth).await?;
-    Ok(Reply::json(keys).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
+    super::routes::jwks_of(&state, &plugin, Profile::Convex).await
 }
 
 /// Issuer = the site URL; `jwks_uri` on the site URL too, as Convex fetches it from there.
 pub async fn openid_configuration(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
-    let convex = issuer(&plugin)?;
+    let convex = plugin.issuer(Profile::Convex)?;
     let api = format!("{}{}", convex.issuer, state.auth.config.base_path);
     Ok(Reply::json(convex.openid_configuration(&api, "/convex/jwks")).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
 }
@@ -125,7 +118,7 @@ async fn cookie_line(
     new_token: Option<String>,
     path: &str,
 ) -> Result<Option<String>> {
-    let convex = issuer(plugin)?;
+    let convex = plugin.issuer(Profile::Convex)?;
     let get_session = path.starts_with("/get-session");
     let active = match new_token {
         Some(token) => match sessions::lookup(&state.auth, &token).await? {

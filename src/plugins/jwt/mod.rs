@@ -52,7 +52,19 @@ pub struct JwtPlugin {
     rotate_route: bool,
 }
 
+/// The plugin as its handlers take it.
+type Jwt = Extension<Arc<JwtPlugin>>;
+
 impl JwtPlugin {
+    /// The issuer of `profile`, else 404 (its routes exist only when it is on).
+    fn issuer(&self, profile: Profile) -> Result<&JwtIssuer> {
+        let (issuer, what) = match profile {
+            Profile::Jwt => (&self.jwt, "JWT plugin"),
+            Profile::Convex => (&self.convex, "Convex profile"),
+        };
+        issuer.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", format!("{what} is disabled")))
+    }
+
     /// The issuer whose keys `keys export-jwks` prints: Convex's with `convex`, else the JWT
     /// plugin's (every key).
     pub fn exported(&self, convex: bool) -> Option<&JwtIssuer> {

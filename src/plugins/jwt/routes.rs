@@ -1,15 +1,13 @@
 //! `/token`, `/jwks` and the discovery document of the JWT plugin (WIRE.md §8), and the
 //! admin-key-protected key rotation.
 
-use std::sync::Arc;
-
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{JwtIssuer, JwtPlugin};
+use super::{Jwt, JwtPlugin, Profile};
 use crate::error::{ApiError, Result};
 use crate::http::AppState;
 use crate::http::extract::CurrentSession;
@@ -18,28 +16,27 @@ use crate::http::reply::Reply;
 /// Verifiers may cache the key set this long; a rotated key stays published far longer.
 pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
-fn issuer(plugin: &JwtPlugin) -> Result<&JwtIssuer> {
-    plugin.jwt.as_ref().ok_or_else(|| ApiError::new(404, "NOT_FOUND", "JWT plugin is disabled"))
-}
-
-type Jwt = Extension<Arc<JwtPlugin>>;
-
 pub async fn token(
     State(state): State<AppState>,
     Extension(plugin): Jwt,
     CurrentSession(cur): CurrentSession,
 ) -> Result<Reply> {
-    let token = issuer(&plugin)?.sign_user(&state.auth, &cur.user, cur.session.id()).await?;
+    let token = plugin.issuer(Profile::Jwt)?.sign_user(&state.auth, &cur.user, cur.session.id()).await?;
     Ok(Reply::json(json!({ "token": token })))
 }
 
-pub async fn jwks(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
-    let keys = issuer(&plugin)?.jwks(&state.auth).await?;
+/// The public keys of `profile`'s issuer (`/jwks`, `/convex/jwks`).
+pub(super) async fn jwks_of(state: &AppState, plugin: &JwtPlugin, profile: Profile) -> Result<Reply> {
+    let keys = plugin.issuer(profile)?.jwks(&state.auth).await?;
     Ok(Reply::json(keys).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
 }
 
+pub async fn jwks(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
+    jwks_of(&state, &plugin, Profile::Jwt).await
+}
+
 pub async fn openid_configuration(State(state): State<AppState>, Extension(plugin): Jwt) -> Result<Reply> {
-    let doc = issuer(&plugin)?.openid_configuration(&state.auth.api_url(), "/jwks");
+    let doc = plugin.issuer(Profile::Jwt)?.openid_configuration(&state.auth.api_url(), "/jwks");
     Ok(Reply::json(doc).header(header::CACHE_CONTROL, JWKS_CACHE_CONTROL))
 }
 

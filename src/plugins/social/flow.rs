@@ -1,16 +1,15 @@
 //! The social sign-in flow (Better Auth's `signInSocial`, `callbackOAuth`,
-//! `handleOAuthUserInfo`, `linkOAuthAccount`): start, callback, sign-in by ID token, and
-//! linking. Callback failures become redirects to the flow's error URL with Better Auth's
+//! `handleOAuthUserInfo`): start, callback (a link flow's ends in `link`), and sign-in by ID
+//! token. Callback failures become redirects to the flow's error URL with Better Auth's
 //! `?error=<code>`; nothing here knows HTTP beyond building those URLs.
 
-use chrono::Utc;
-
 use super::accounts;
+use super::error::{CallbackError, SignInError};
 use super::provider::{AuthorizationRequest, Profile, Provider, Tokens};
 use super::state::{self, Link, StateData};
-use super::{Providers, protocol};
+use super::{Providers, link, protocol};
 use crate::auth::{Auth, RequestMeta, Session, User, email, sessions, users};
-use crate::crypto::{random_url_safe, symmetric};
+use crate::crypto::random_url_safe;
 use crate::error::{ApiError, Result};
 use crate::model::{NewUser, Row, fields::*};
 use crate::store::{Intent, Record, StoreError, Where, now};
@@ -153,12 +152,17 @@ pub async fn callback(
     let Some(provider) = providers.get(provider_id) else { return fail("oauth_provider_not_found", None) };
     let (tokens, profile) = match exchange(auth, &provider, code, q.iss.as_deref(), &data).await {
         Ok(x) => x,
-        Err(code) => return fail(code, None),
+        Err(e) => return fail(&e.to_string(), None),
     };
-    if let Some(link) = &data.link {
-        return match link_account(auth, &provider, link, &profile, &tokens).await {
+    if let Some(to) = &data.link {
+        return match link::link_account(auth, &provider, to, &profile, &tokens).await {
             Ok(()) => CallbackEnd { location: data.callback_url, signed_in: None, clear_state_cookie: true },
-            Err(code) => fail(code, None),
+            Err(e) => {
+                if let CallbackError::LinkFailed(source) = &e {
+                    tracing::error!(error = %source, provider = %provider.id, "linking account");
+                }
+                fail(&e.to_string(), None)
+            }
         };
     }
     if profile.email.is_none() {
@@ -173,8 +177,8 @@ pub async fn callback(
             CallbackEnd { location: to, signed_in: Some((session, user)), clear_state_cookie: true }
         }
         Err(reason) => {
-            tracing::warn!(provider = %provider.id, %reason, "social sign-in refused");
-            fail(&reason.replace(' ', "_"), None)
+            reason.log(&provider.id);
+            fail(&reason.code(), None)
         }
     }
 }
@@ -186,24 +190,24 @@ async fn exchange(
     code: &str,
     iss: Option<&str>,
     data: &StateData,
-) -> std::result::Result<(Tokens, Profile), &'static str> {
+) -> std::result::Result<(Tokens, Profile), CallbackError> {
     if let (Some(iss), Ok(endpoints)) = (iss, provider.endpoints().await)
         && endpoints.issuer.as_deref().is_some_and(|expected| expected != iss)
     {
-        return Err("issuer_mismatch");
+        return Err(CallbackError::IssuerMismatch);
     }
     if provider.wants_nonce() && data.id_token_nonce.is_none() {
-        return Err("nonce_binding_missing");
+        return Err(CallbackError::NonceBindingMissing);
     }
     let redirect = redirect_uri(auth, provider);
     let tokens = protocol::exchange_code(provider, code, &data.code_verifier, &redirect).await.map_err(|e| {
         tracing::warn!(provider = %provider.id, error = %e, "authorization code refused");
-        "invalid_code"
+        CallbackError::InvalidCode(e)
     })?;
     let profile =
         protocol::fetch_profile(provider, &tokens, data.id_token_nonce.as_deref(), true).await.map_err(|e| {
             tracing::warn!(provider = %provider.id, error = %e, "no user info");
-            "unable_to_get_user_info"
+            CallbackError::NoUserInfo(e)
         })?;
     Ok((tokens, profile))
 }
@@ -217,7 +221,7 @@ pub struct SignedIn {
 /// Better Auth's `handleOAuthUserInfo`: the account's owner signs in (tokens refreshed); or
 /// a user with the same email gets the account linked when the provider vouches for the
 /// email (or is trusted) and the local email is verified; or a new user is created with
-/// account and session in one transaction. Errors are Better Auth's reason strings
+/// account and session in one transaction. Errors are Better Auth's reasons
 /// ("account not linked", …), sent to the client with `_` for spaces.
 pub async fn sign_in_with_profile(
     auth: &Auth,
@@ -227,30 +231,26 @@ pub async fn sign_in_with_profile(
     disable_sign_up: bool,
     callback_url: &str,
     meta: &RequestMeta,
-) -> std::result::Result<SignedIn, String> {
-    let internal = |e: ApiError| {
-        tracing::error!(error = %e, "social sign-in");
-        "internal_server_error".to_string()
-    };
+) -> std::result::Result<SignedIn, SignInError> {
     let email = users::normalize_email(profile.email.as_deref().unwrap_or_default());
-    let linked = accounts::find_by_key(auth, &provider.id, &profile.account_id).await.map_err(internal)?;
+    let linked = accounts::find_by_key(auth, &provider.id, &profile.account_id).await?;
     let existing = match &linked {
-        Some(acc) => match users::find_by_id(auth, &acc.user_id).await.map_err(internal)? {
+        Some(acc) => match users::find_by_id(auth, &acc.user_id).await? {
             Some(u) => Some(u),
-            None => return Err("unable to link account".into()),
+            None => return Err(SignInError::UnableToLinkAccount),
         },
-        None => users::find_by_email(auth, &email).await.map_err(internal)?,
+        None => users::find_by_email(auth, &email).await?,
     };
     let Some(mut user) = existing else {
         if disable_sign_up {
-            return Err("signup disabled".into());
+            return Err(SignInError::SignUpDisabled);
         }
         return create_user(auth, provider, profile, tokens, callback_url, meta).await;
     };
     match &linked {
         Some(acc) => {
             if auth.config.account.update_account_on_sign_in {
-                accounts::refresh_stored(auth, &acc.id, tokens, false).await.map_err(internal)?;
+                accounts::refresh_stored(auth, &acc.id, tokens, false).await?;
             }
         }
         None => {
@@ -260,23 +260,23 @@ pub async fn sign_in_with_profile(
                 || (linking.require_local_email_verified && !user.email_verified())
                 || !linking.enabled
             {
-                return Err("account not linked".into());
+                return Err(SignInError::AccountNotLinked);
             }
             accounts::create(auth, &*auth.store, user.id(), &provider.id, profile, tokens)
                 .await
-                .map_err(|_| "unable to link account".to_string())?;
+                .map_err(|_| SignInError::UnableToLinkAccount)?;
             if linking.update_user_info_on_link {
-                user = update_user_info(auth, provider, &user, profile, false).await.map_err(internal)?;
+                user = update_user_info(auth, provider, &user, profile, false).await?;
             }
         }
     }
     if profile.email_verified && !user.email_verified() && email == user.email() {
-        user = users::mark_email_verified(auth, user.id(), None).await.map_err(internal)?;
+        user = users::mark_email_verified(auth, user.id(), None).await?;
     }
     if provider.override_user_info {
-        user = update_user_info(auth, provider, &user, profile, true).await.map_err(internal)?;
+        user = update_user_info(auth, provider, &user, profile, true).await?;
     }
-    let session = sessions::create(auth, &*auth.store, user.id(), false, meta).await.map_err(internal)?;
+    let session = sessions::create(auth, &*auth.store, user.id(), false, meta).await?;
     Ok(SignedIn { session, user, is_register: false })
 }
 
@@ -289,7 +289,7 @@ async fn create_user(
     tokens: &Tokens,
     callback_url: &str,
     meta: &RequestMeta,
-) -> std::result::Result<SignedIn, String> {
+) -> std::result::Result<SignedIn, SignInError> {
     let mut rec = NewUser {
         name: profile.name.clone(),
         email: users::normalize_email(profile.email.as_deref().unwrap_or_default()),
@@ -316,11 +316,8 @@ async fn create_user(
     .await;
     let (user, session) = created.map_err(|e| match e.code.as_deref() {
         // A database hook's refusal names its reason to the client (e.g. `account_not_linked`).
-        Some(code) if e.status < 500 => code.to_lowercase().replace('_', " "),
-        _ => {
-            tracing::error!(error = %e, provider = %provider.id, "unable to create user");
-            "unable to create user".to_string()
-        }
+        Some(code) if e.status < 500 => SignInError::Refused(code.to_string()),
+        _ => SignInError::UnableToCreateUser(e),
     })?;
     if !user.email_verified() && email::sends_on_sign_up(auth) {
         let _ = email::send_for_session_user(auth, &user, user.email(), callback_url).await;
@@ -330,7 +327,7 @@ async fn create_user(
 
 /// Copies name, image and mapped fields from the profile (and, on sign-in with
 /// `override_user_info_on_sign_in`, the email) onto the user.
-async fn update_user_info(
+pub(super) async fn update_user_info(
     auth: &Auth,
     provider: &Provider,
     user: &User,
@@ -357,69 +354,6 @@ async fn update_user_info(
     data.set(UPDATED_AT, now());
     let updated = auth.store.update(User::MODEL, &[Where::eq(ID, user.id())], data).await?;
     Ok(User::parse(updated)?.unwrap_or_else(|| user.clone()))
-}
-
-/// The key that seals the link flow's session token inside the state row.
-fn link_key(auth: &Auth) -> Vec<u8> {
-    [auth.secret(), b":oauth-link-session-token"].concat()
-}
-
-pub fn link_for(auth: &Auth, user: &User, session: &Session) -> Link {
-    Link {
-        email: user.email().to_string(),
-        user_id: user.id().to_string(),
-        encrypted_session_token: Some(symmetric::encrypt(&link_key(auth), session.token())),
-    }
-}
-
-/// Better Auth's `linkOAuthAccount`: the session that started the link must still be live;
-/// the provider must vouch for the email (or be trusted) and, unless allowed, the email
-/// must be the user's; an account already linked elsewhere is refused.
-async fn link_account(
-    auth: &Auth,
-    provider: &Provider,
-    link: &Link,
-    profile: &Profile,
-    tokens: &Tokens,
-) -> std::result::Result<(), &'static str> {
-    let live = match &link.encrypted_session_token {
-        None => true,
-        Some(sealed) => match symmetric::decrypt(&link_key(auth), sealed) {
-            None => false,
-            Some(token) => matches!(
-                sessions::lookup(auth, &token).await,
-                Ok(sessions::Lookup::Active(s, _)) if s.user_id() == link.user_id && s.expires_at() > Utc::now()
-            ),
-        },
-    };
-    if !live {
-        return Err("unable_to_link_account");
-    }
-    let linking = &auth.config.account.account_linking;
-    if (!linking.trusted_providers.contains(&provider.id) && !profile.email_verified) || !linking.enabled {
-        return Err("unable_to_link_account");
-    }
-    let same_email = profile.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&link.email));
-    if !same_email && !linking.allow_different_emails {
-        return Err("email_does_not_match");
-    }
-    let db = |e: ApiError| {
-        tracing::error!(error = %e, "linking account");
-        "unable_to_link_account"
-    };
-    match accounts::find_by_key(auth, &provider.id, &profile.account_id).await.map_err(db)? {
-        Some(acc) if acc.user_id != link.user_id => return Err("account_already_linked_to_different_user"),
-        Some(acc) => accounts::refresh_stored(auth, &acc.id, tokens, true).await.map_err(db)?,
-        None => {
-            accounts::create(auth, &*auth.store, &link.user_id, &provider.id, profile, tokens).await.map_err(db)?;
-        }
-    }
-    if linking.update_user_info_on_link
-        && let Ok(Some(user)) = users::find_by_id(auth, &link.user_id).await
-    {
-        update_user_info(auth, provider, &user, profile, false).await.map_err(db)?;
-    }
-    Ok(())
 }
 
 /// `idToken` sign-in and linking: the token the client got from the provider itself.
@@ -465,34 +399,8 @@ pub async fn sign_in_with_id_token(
     let (tokens, profile) = verify_client_id_token(provider, &input).await?;
     let disable = (provider.disable_implicit_sign_up && !request_sign_up) || provider.disable_sign_up;
     let callback = callback_url.unwrap_or("/");
-    sign_in_with_profile(auth, provider, &profile, &tokens, disable, callback, meta)
-        .await
-        .map_err(|reason| ApiError::new(401, "OAUTH_LINK_ERROR", reason))
-}
-
-/// `/link-social` with an ID token: links at once, no redirect.
-pub async fn link_with_id_token(auth: &Auth, provider: &Provider, user: &User, input: IdTokenInput) -> Result<()> {
-    let (tokens, profile) = verify_client_id_token(provider, &input).await?;
-    if let Some(acc) = accounts::find_by_key(auth, &provider.id, &profile.account_id).await? {
-        if acc.user_id != user.id {
-            return Err(ApiError::new(409, "SOCIAL_ACCOUNT_ALREADY_LINKED", "Social account already linked"));
-        }
-        return accounts::refresh_stored(auth, &acc.id, &tokens, false).await;
-    }
-    let linking = &auth.config.account.account_linking;
-    if (!linking.trusted_providers.contains(&provider.id) && !profile.email_verified) || !linking.enabled {
-        return Err(ApiError::new(401, "LINKING_NOT_ALLOWED", "Account not linked - linking not allowed"));
-    }
-    let same_email = profile.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(user.email()));
-    if !same_email && !linking.allow_different_emails {
-        return Err(ApiError::new(
-            401,
-            "LINKING_DIFFERENT_EMAILS_NOT_ALLOWED",
-            "Account not linked - different emails not allowed",
-        ));
-    }
-    accounts::create(auth, &*auth.store, user.id(), &provider.id, &profile, &tokens)
-        .await
-        .map_err(|_| ApiError::new(417, "LINKING_FAILED", "Account not linked - unable to create account"))?;
-    Ok(())
+    sign_in_with_profile(auth, provider, &profile, &tokens, disable, callback, meta).await.map_err(|reason| {
+        reason.log(&provider.id);
+        ApiError::new(401, "OAUTH_LINK_ERROR", reason.to_string())
+    })
 }

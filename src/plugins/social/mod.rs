@@ -2,13 +2,17 @@
 //! the authorization-code flow with PKCE and state kept in `verification`, a generic
 //! OpenID Connect provider found by issuer discovery, and the GitHub and Google presets.
 //!
+//! `config` — the `[social_providers]` section; `error` — what goes wrong, typed;
 //! `provider` — configuration → [`Provider`], authorization URLs, profile mapping;
 //! `protocol` — the HTTP calls to a provider (discovery, tokens, userinfo, JWKS-verified ID tokens);
-//! `state` — the OAuth state row and cookie; `flow` — sign-in, callback, linking;
+//! `state` — the OAuth state row and cookie; `flow` — sign-in and callback; `link` — linking;
 //! `accounts` — linked accounts and their tokens.
 
 pub mod accounts;
+pub mod config;
+pub mod error;
 pub mod flow;
+pub mod link;
 pub mod protocol;
 pub mod provider;
 mod routes;
@@ -17,6 +21,8 @@ pub mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use config::{ConfigError, SocialProviders};
+pub use error::ProviderError;
 pub use provider::Provider;
 
 use crate::config::Config;
@@ -27,8 +33,9 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn from_config(cfg: &Config) -> Result<Self, String> {
-        if cfg.social_providers.is_empty() {
+    pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
+        let SocialProviders(configured) = cfg.section()?;
+        if configured.is_empty() {
             return Ok(Self { list: Vec::new() });
         }
         let http = reqwest::Client::builder()
@@ -37,9 +44,8 @@ impl Providers {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("social providers: HTTP client: {e}"))?;
-        let list = cfg
-            .social_providers
+            .map_err(ConfigError::Client)?;
+        let list = configured
             .iter()
             .map(|(id, pc)| Provider::new(id, pc, http.clone()).map(Arc::new))
             .collect::<Result<_, _>>()?;
@@ -54,13 +60,13 @@ impl Providers {
         self.list.is_empty()
     }
 
-    pub fn check_schema(&self, schema: &crate::store::Schema) -> Result<(), String> {
+    pub fn check_schema(&self, schema: &crate::store::Schema) -> Result<(), ConfigError> {
         self.list.iter().try_for_each(|p| p.check_schema(schema))
     }
 }
 
 /// Social sign-in as a plugin: its routes, and the providers they use (`[social_providers]`, a
-/// core section of Better Auth's options, read here).
+/// core section of Better Auth's options that this plugin owns: [`SocialProviders`]).
 pub struct SocialPlugin {
     pub providers: Providers,
 }

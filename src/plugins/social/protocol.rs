@@ -1,7 +1,7 @@
 //! The HTTP side of OAuth 2.0 / OpenID Connect: discovery, the token endpoint (code and
 //! refresh grants, `client_secret_post` as Better Auth sends it), userinfo, GitHub's profile
 //! and email APIs, and ID tokens verified against the provider's JWKS.
-//! Errors are plain strings for the log; callers map them to Better Auth's error codes.
+//! Errors are [`ProviderError`]s for the log; callers map them to Better Auth's error codes.
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +10,9 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value as Json;
 
+use super::config::SocialKind;
+use super::error::{HttpError, IdTokenError, ProfileGap, ProviderError};
 use super::provider::{BaseProfile, Endpoints, Profile, Provider, Tokens};
-use crate::config::SocialKind;
 
 /// How long a fetched JWKS is trusted before it is fetched again (an unknown `kid` refetches).
 const JWKS_TTL: Duration = Duration::from_secs(600);
@@ -21,23 +22,31 @@ const JWKS_MIN_REFETCH: Duration = Duration::from_secs(60);
 /// Google's documented maximum ID-token age (Better Auth's `maxTokenAge: "1h"`).
 const GOOGLE_MAX_AGE_SECONDS: i64 = 3600;
 
-async fn get_json(req: reqwest::RequestBuilder) -> Result<Json, String> {
-    let res = req.header("accept", "application/json").send().await.map_err(|e| e.to_string())?;
+async fn get_json(req: reqwest::RequestBuilder) -> Result<Json, HttpError> {
+    let res = req.header("accept", "application/json").send().await.map_err(HttpError::Send)?;
     let status = res.status();
-    let body: Json = res.json().await.map_err(|e| format!("HTTP {status}: {e}"))?;
+    let body: Json = res.json().await.map_err(|source| HttpError::NotJson { status, source })?;
     if !status.is_success() {
-        return Err(format!("HTTP {status}: {body}"));
+        return Err(HttpError::Status { status, body });
     }
     Ok(body)
 }
 
+/// `what`'s answer at `url`, as JSON.
+async fn fetch(what: &'static str, url: &str, req: reqwest::RequestBuilder) -> Result<Json, ProviderError> {
+    get_json(req).await.map_err(|source| ProviderError::Http { what, url: url.to_string(), source })
+}
+
 /// OpenID Connect Discovery 1.0: the document's `issuer` must be the configured issuer.
-pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, String> {
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Endpoints, ProviderError> {
     let url = format!("{issuer}/.well-known/openid-configuration");
-    let doc = get_json(http.get(&url)).await.map_err(|e| format!("discovery {url}: {e}"))?;
+    let doc = match get_json(http.get(&url)).await {
+        Ok(doc) => doc,
+        Err(source) => return Err(ProviderError::Discovery { url, source }),
+    };
     let s = |k: &str| doc.get(k).and_then(Json::as_str).map(str::to_string);
     if s("issuer").as_deref().map(|i| i.trim_end_matches('/')) != Some(issuer) {
-        return Err(format!("discovery {url}: issuer {:?} is not {issuer:?}", s("issuer")));
+        return Err(ProviderError::IssuerMismatch { url, found: s("issuer"), expected: issuer.to_string() });
     }
     Ok(Endpoints {
         issuer: Some(issuer.to_string()),
@@ -76,26 +85,32 @@ fn tokens_from(data: &Json) -> Tokens {
     }
 }
 
-async fn token_request(p: &Provider, grant: &[(&str, &str)]) -> Result<Tokens, String> {
+async fn token_request(p: &Provider, grant: &[(&str, &str)]) -> Result<Tokens, ProviderError> {
     let endpoints = p.endpoints().await?;
-    let url = endpoints.token.as_deref().ok_or("no token endpoint")?;
+    let url = endpoints.token.as_deref().ok_or(ProviderError::NoEndpoint("token endpoint"))?;
     let mut form: Vec<(&str, &str)> = grant.to_vec();
     form.push(("client_id", &p.client_id));
     if let Some(secret) = &p.client_secret {
         form.push(("client_secret", secret));
     }
-    let data = get_json(p.http.post(url).form(&form)).await?;
+    let data = fetch("token endpoint", url, p.http.post(url).form(&form)).await?;
     // GitHub answers errors with 200 and an `error` member.
     if let Some(err) = data.get("error") {
-        return Err(format!("token endpoint: {err} {}", data.get("error_description").unwrap_or(&Json::Null)));
+        let description = data.get("error_description").cloned().unwrap_or(Json::Null);
+        return Err(ProviderError::TokenRefused { error: err.clone(), description });
     }
     if data.get("access_token").and_then(Json::as_str).is_none() {
-        return Err("token endpoint: no access_token".into());
+        return Err(ProviderError::NoAccessToken);
     }
     Ok(tokens_from(&data))
 }
 
-pub async fn exchange_code(p: &Provider, code: &str, verifier: &str, redirect_uri: &str) -> Result<Tokens, String> {
+pub async fn exchange_code(
+    p: &Provider,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> Result<Tokens, ProviderError> {
     let grant = [
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -105,20 +120,21 @@ pub async fn exchange_code(p: &Provider, code: &str, verifier: &str, redirect_ur
     token_request(p, &grant).await
 }
 
-pub async fn refresh(p: &Provider, refresh_token: &str) -> Result<Tokens, String> {
+pub async fn refresh(p: &Provider, refresh_token: &str) -> Result<Tokens, ProviderError> {
     token_request(p, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
 }
 
-async fn jwks(p: &Provider, endpoints: &Endpoints, force: bool) -> Result<JwkSet, String> {
+async fn jwks(p: &Provider, endpoints: &Endpoints, force: bool) -> Result<JwkSet, ProviderError> {
     let mut cached = p.jwks.lock().await;
     if let Some((at, set)) = cached.as_ref()
         && at.elapsed() < if force { JWKS_MIN_REFETCH } else { JWKS_TTL }
     {
         return Ok(set.clone());
     }
-    let url = endpoints.jwks_uri.as_deref().ok_or("no jwks_uri")?;
-    let body = get_json(p.http.get(url)).await.map_err(|e| format!("jwks {url}: {e}"))?;
-    let set: JwkSet = serde_json::from_value(body).map_err(|e| format!("jwks {url}: {e}"))?;
+    let url = endpoints.jwks_uri.as_deref().ok_or(ProviderError::NoEndpoint("jwks_uri"))?;
+    let body = fetch("jwks", url, p.http.get(url)).await?;
+    let set: JwkSet =
+        serde_json::from_value(body).map_err(|source| ProviderError::Jwks { url: url.to_string(), source })?;
     *cached = Some((Instant::now(), set.clone()));
     Ok(set)
 }
@@ -132,11 +148,16 @@ fn allowed(alg: Algorithm) -> bool {
 /// Verifies an ID token: signature by the provider's JWKS key named by `kid`, issuer,
 /// audience = client id, expiry (unless `check_exp` is off, for stored tokens), and the
 /// nonce when one is expected. Returns its claims.
-pub async fn verify_id_token(p: &Provider, token: &str, nonce: Option<&str>, check_exp: bool) -> Result<Json, String> {
+pub async fn verify_id_token(
+    p: &Provider,
+    token: &str,
+    nonce: Option<&str>,
+    check_exp: bool,
+) -> Result<Json, ProviderError> {
     let endpoints = p.endpoints().await?;
-    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("id token header: {e}"))?;
+    let header = jsonwebtoken::decode_header(token).map_err(IdTokenError::Header)?;
     if !allowed(header.alg) {
-        return Err(format!("id token algorithm {:?} is not accepted", header.alg));
+        return Err(IdTokenError::Algorithm(header.alg).into());
     }
     let mut set = jwks(p, endpoints, false).await?;
     let find = |set: &JwkSet| match &header.kid {
@@ -149,30 +170,30 @@ pub async fn verify_id_token(p: &Provider, token: &str, nonce: Option<&str>, che
         None => {
             // The provider may have rotated its keys since the last fetch.
             set = jwks(p, endpoints, true).await?;
-            find(&set).ok_or("id token key not found in the provider's JWKS")?
+            find(&set).ok_or(IdTokenError::UnknownKey)?
         }
     };
-    let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("id token key: {e}"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(IdTokenError::Key)?;
     let mut v = Validation::new(header.alg);
     v.set_audience(&[&p.client_id]);
     let issuers = p.issuers(endpoints);
     if issuers.is_empty() {
-        return Err("no issuer to check the id token against".into());
+        return Err(IdTokenError::NoIssuer.into());
     }
     v.set_issuer(&issuers);
     v.validate_exp = check_exp;
     let required: &[&str] = if check_exp { &["exp", "iss", "aud", "sub"] } else { &["iss", "aud", "sub"] };
     v.set_required_spec_claims(required);
-    let claims = jsonwebtoken::decode::<Json>(token, &key, &v).map_err(|e| format!("id token: {e}"))?.claims;
+    let claims = jsonwebtoken::decode::<Json>(token, &key, &v).map_err(IdTokenError::Invalid)?.claims;
     if let Some(expected) = nonce
         && !claims.get("nonce").and_then(Json::as_str).is_some_and(|n| crate::crypto::ct_eq(n, expected))
     {
-        return Err("id token nonce does not match".into());
+        return Err(IdTokenError::Nonce.into());
     }
     if p.kind == SocialKind::Google && check_exp {
         let iat = claims.get("iat").and_then(Json::as_i64).unwrap_or(0);
         if Utc::now().timestamp() - iat > GOOGLE_MAX_AGE_SECONDS {
-            return Err("id token is too old".into());
+            return Err(IdTokenError::TooOld.into());
         }
     }
     Ok(claims)
@@ -196,8 +217,8 @@ fn subject(v: &Json, k: &str) -> Option<String> {
 }
 
 /// The profile from OpenID Connect claims (ID token, userinfo, or both merged).
-pub fn profile_from_claims(p: &Provider, claims: Json) -> Result<Profile, String> {
-    let sub = subject(&claims, "sub").ok_or("claims without sub")?;
+pub fn profile_from_claims(p: &Provider, claims: Json) -> Result<Profile, ProfileGap> {
+    let sub = subject(&claims, "sub").ok_or(ProfileGap::NoSubject)?;
     let base = BaseProfile {
         email: str_claim(&claims, "email"),
         email_verified: bool_claim(claims.get("email_verified")),
@@ -207,8 +228,8 @@ pub fn profile_from_claims(p: &Provider, claims: Json) -> Result<Profile, String
     Ok(p.profile(sub, base, claims))
 }
 
-async fn userinfo(p: &Provider, url: &str, access_token: &str) -> Result<Json, String> {
-    get_json(p.http.get(url).bearer_auth(access_token)).await.map_err(|e| format!("userinfo {url}: {e}"))
+async fn userinfo(p: &Provider, url: &str, access_token: &str) -> Result<Json, ProviderError> {
+    fetch("userinfo", url, p.http.get(url).bearer_auth(access_token)).await
 }
 
 /// The user behind freshly issued tokens. `nonce` is the one sent with the authorization
@@ -218,15 +239,15 @@ pub async fn fetch_profile(
     tokens: &Tokens,
     nonce: Option<&str>,
     check_exp: bool,
-) -> Result<Profile, String> {
+) -> Result<Profile, ProviderError> {
     if p.kind == SocialKind::Github {
-        return github_profile(p, tokens.access_token.as_deref().ok_or("no access token")?).await;
+        return github_profile(p, tokens.access_token.as_deref().ok_or(ProfileGap::NoAccessToken)?).await;
     }
     let endpoints = p.endpoints().await?;
     let mut claims = match &tokens.id_token {
         Some(id_token) => Some(verify_id_token(p, id_token, nonce, check_exp).await?),
-        None if p.kind == SocialKind::Google => return Err("Google answered without an id_token".into()),
-        None if nonce.is_some() => return Err("nonce sent but no id_token returned".into()),
+        None if p.kind == SocialKind::Google => return Err(ProfileGap::NoGoogleIdToken.into()),
+        None if nonce.is_some() => return Err(ProfileGap::NoIdTokenForNonce.into()),
         None => None,
     };
     if let (Some(url), Some(access)) = (&endpoints.userinfo, &tokens.access_token) {
@@ -236,7 +257,7 @@ pub async fn fetch_profile(
             Some(mut id_claims) => {
                 // OIDC Core §5.3.2: the userinfo `sub` must be the ID token's.
                 if subject(&info, "sub") != subject(&id_claims, "sub") {
-                    return Err("userinfo sub differs from the id token's".into());
+                    return Err(ProfileGap::SubjectMismatch.into());
                 }
                 if let (Some(dst), Json::Object(src)) = (id_claims.as_object_mut(), info) {
                     for (k, v) in src {
@@ -247,14 +268,14 @@ pub async fn fetch_profile(
             }
         });
     }
-    profile_from_claims(p, claims.ok_or("neither an id_token nor a userinfo endpoint")?)
+    Ok(profile_from_claims(p, claims.ok_or(ProfileGap::NoClaims)?)?)
 }
 
 /// GitHub: `GET /user`, and `GET /user/emails` for the primary address and whether it is
 /// verified (Better Auth's github provider).
-async fn github_profile(p: &Provider, access_token: &str) -> Result<Profile, String> {
+async fn github_profile(p: &Provider, access_token: &str) -> Result<Profile, ProviderError> {
     let endpoints = p.endpoints().await?;
-    let url = endpoints.userinfo.as_deref().ok_or("no user endpoint")?;
+    let url = endpoints.userinfo.as_deref().ok_or(ProviderError::NoEndpoint("user endpoint"))?;
     let mut user = userinfo(p, url, access_token).await?;
     let emails = match &endpoints.emails {
         Some(url) => userinfo(p, url, access_token).await.ok().and_then(|e| e.as_array().cloned()),
@@ -273,7 +294,7 @@ async fn github_profile(p: &Provider, access_token: &str) -> Result<Profile, Str
         .iter()
         .find(|e| email.is_some() && str_claim(e, "email") == email)
         .is_some_and(|e| bool_claim(e.get("verified")));
-    let id = subject(&user, "id").ok_or("GitHub user without id")?;
+    let id = subject(&user, "id").ok_or(ProfileGap::NoGithubId)?;
     let base = BaseProfile {
         email,
         email_verified: verified,
@@ -292,7 +313,7 @@ mod jwks_tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::config::SocialProviderConfig;
+    use crate::plugins::social::config::SocialProviderConfig;
 
     /// A JWKS endpoint on loopback that counts its requests.
     async fn jwks_server() -> (String, Arc<AtomicUsize>) {
@@ -333,7 +354,7 @@ mod jwks_tests {
         for i in 0..20 {
             let token = format!("{}.{}.c2ln", b64(&format!(r#"{{"alg":"RS256","kid":"forged-{i}"}}"#)), b64("{}"));
             let err = verify_id_token(&p, &token, None, true).await.unwrap_err();
-            assert!(err.contains("not found"), "{err}");
+            assert!(matches!(err, ProviderError::IdToken(IdTokenError::UnknownKey)), "{err}");
         }
         assert_eq!(hits.load(Ordering::SeqCst), 1);
     }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::config::{ProfileSource, SocialKind, SocialProviderConfig};
+use super::config::{ConfigError, ProfileSource, SocialKind, SocialProviderConfig};
+use super::error::ProviderError;
 use crate::model::User;
 use crate::store::Schema;
 use crate::store::schema::value_from_json;
@@ -119,14 +120,14 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub fn new(id: &str, pc: &SocialProviderConfig, http: reqwest::Client) -> Result<Self, String> {
+    pub fn new(id: &str, pc: &SocialProviderConfig, http: reqwest::Client) -> Result<Self, ConfigError> {
         let kind = pc.kind.unwrap_or(match id {
             "github" => SocialKind::Github,
             "google" => SocialKind::Google,
             _ => SocialKind::Oidc,
         });
         if pc.client_id.is_empty() {
-            return Err(format!("social_providers.{id}: client_id is required"));
+            return Err(ConfigError::NoClientId { id: id.to_string() });
         }
         let configured = Endpoints {
             issuer: pc.issuer.clone().map(|i| i.trim_end_matches('/').to_string()),
@@ -140,15 +141,23 @@ impl Provider {
             && configured.issuer.is_none()
             && (configured.authorization.is_none() || configured.token.is_none())
         {
-            return Err(format!(
-                "social_providers.{id}: an OpenID Connect provider needs `issuer` (or `authorization_endpoint` and `token_endpoint`)"
-            ));
+            return Err(ConfigError::NoEndpoints { id: id.to_string() });
         }
-        for url in [&configured.issuer, &configured.authorization, &configured.token, &configured.userinfo]
-            .into_iter()
-            .flatten()
-        {
-            url::Url::parse(url).map_err(|e| format!("social_providers.{id}: {url:?} is not a URL: {e}"))?;
+        let urls = [
+            ("issuer", &configured.issuer),
+            ("authorization_endpoint", &configured.authorization),
+            ("token_endpoint", &configured.token),
+            ("userinfo_endpoint", &configured.userinfo),
+        ];
+        for (key, url) in urls {
+            if let Some(url) = url {
+                url::Url::parse(url).map_err(|reason| ConfigError::NotUrl {
+                    id: id.to_string(),
+                    key,
+                    url: url.clone(),
+                    reason,
+                })?;
+            }
         }
         let mut scopes: Vec<String> = if pc.disable_default_scope {
             Vec::new()
@@ -186,14 +195,11 @@ impl Provider {
     }
 
     /// Every `map_profile` target must be a user field the schema has.
-    pub fn check_schema(&self, schema: &Schema) -> Result<(), String> {
-        let user = schema.model(User::MODEL).map_err(|e| e.to_string())?;
+    pub fn check_schema(&self, schema: &Schema) -> Result<(), ConfigError> {
+        let user = schema.model(User::MODEL).map_err(ConfigError::Schema)?;
         for (field, _) in &self.map_profile {
             if user.field(field).is_err() || ["id", "email", "emailVerified"].contains(&field.as_str()) {
-                return Err(format!(
-                    "social_providers.{}.map_profile: {field:?} is not a user field that a profile may set",
-                    self.id
-                ));
+                return Err(ConfigError::NotProfileField { id: self.id.clone(), field: field.clone() });
             }
         }
         Ok(())
@@ -214,7 +220,7 @@ impl Provider {
     }
 
     /// The endpoints, discovering them from the issuer on first use.
-    pub async fn endpoints(&self) -> Result<&Endpoints, String> {
+    pub async fn endpoints(&self) -> Result<&Endpoints, ProviderError> {
         self.resolved
             .get_or_try_init(|| async {
                 let base = match (self.kind, &self.configured.issuer) {
@@ -233,10 +239,10 @@ impl Provider {
     }
 
     /// The authorization URL, parameters in Better Auth's order (`createAuthorizationURL`).
-    pub async fn authorization_url(&self, req: AuthorizationRequest<'_>) -> Result<String, String> {
+    pub async fn authorization_url(&self, req: AuthorizationRequest<'_>) -> Result<String, ProviderError> {
         let endpoints = self.endpoints().await?;
-        let base = endpoints.authorization.as_deref().ok_or("no authorization endpoint")?;
-        let mut url = url::Url::parse(base).map_err(|e| e.to_string())?;
+        let base = endpoints.authorization.as_deref().ok_or(ProviderError::NoEndpoint("authorization endpoint"))?;
+        let mut url = url::Url::parse(base).map_err(ProviderError::AuthorizationUrl)?;
         let mut scopes = self.scopes.clone();
         scopes.extend(req.extra_scopes.iter().cloned());
         {

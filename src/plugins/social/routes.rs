@@ -5,17 +5,17 @@
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 
 use super::SocialPlugin;
 use super::flow::{self, CallbackQuery, IdTokenInput, Start};
-use super::{accounts, state as oauth_state};
+use super::{accounts, link, state as oauth_state};
 use crate::auth::{RequestMeta, sessions};
 use crate::error::{ApiError, Result, codes};
-use crate::http::extract::CurrentSession;
+use crate::http::extract::{Body, CurrentSession};
 use crate::http::guard::check_url;
 use crate::http::input::{Fields, RawBody};
 use crate::http::reply::Reply;
@@ -246,10 +246,10 @@ pub async fn link_social(
     let cur = session::require(&state, &headers).await?;
     if let Some(id_token) = b.extra.id_token {
         let provider = plugin.providers.require(&b.provider)?;
-        flow::link_with_id_token(&state.auth, &provider, &cur.user, id_token).await?;
+        link::link_with_id_token(&state.auth, &provider, &cur.user, id_token).await?;
         return Ok(Reply::json(json!({ "url": "", "status": true, "redirect": false })));
     }
-    b.start.link = Some(flow::link_for(&state.auth, &cur.user, &cur.session));
+    b.start.link = Some(link::link_for(&state.auth, &cur.user, &cur.session));
     redirect_reply(&state, &plugin, &b.provider, b.start, b.disable_redirect).await
 }
 
@@ -257,40 +257,49 @@ pub async fn list_accounts(State(state): State<AppState>, CurrentSession(cur): C
     Ok(Reply::json(accounts::list(&state.auth, cur.user.id()).await?))
 }
 
-fn account_id(body: RawBody) -> Result<String> {
-    let mut f = Fields::body(body)?;
-    let id = f.string("accountId");
-    f.finish()?;
-    Ok(id)
+/// `{accountId}` and the caller's session, checked in Better Auth's order: the body first.
+pub struct AccountRequest {
+    id: String,
+    cur: session::Current,
 }
 
-pub async fn unlink_account(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> Result<Reply> {
-    let id = account_id(body)?;
-    let cur = session::require(&state, &headers).await?;
+impl FromRequest<AppState> for AccountRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let headers = req.headers().clone();
+        let Body(mut f) = Body::from_request(req, state).await?;
+        let id = f.string("accountId");
+        f.finish()?;
+        let cur = session::require(state, &headers).await?;
+        Ok(Self { id, cur })
+    }
+}
+
+pub async fn unlink_account(
+    State(state): State<AppState>,
+    AccountRequest { id, cur }: AccountRequest,
+) -> Result<Reply> {
     sessions::require_fresh(&state.auth, &cur.session)?;
     accounts::unlink(&state.auth, cur.user.id(), &id).await?;
     Ok(Reply::json(json!({ "status": true })))
 }
 
+type Social = Extension<Arc<SocialPlugin>>;
+
 pub async fn get_access_token(
     State(state): State<AppState>,
-    Extension(plugin): Extension<Arc<SocialPlugin>>,
-    headers: HeaderMap,
-    body: RawBody,
+    Extension(plugin): Social,
+    AccountRequest { id, cur }: AccountRequest,
 ) -> Result<Reply> {
-    let id = account_id(body)?;
-    let cur = session::require(&state, &headers).await?;
     Ok(Reply::json(accounts::access_token(&state.auth, &plugin.providers, cur.user.id(), &id).await?))
 }
 
 pub async fn refresh_token(
     State(state): State<AppState>,
-    Extension(plugin): Extension<Arc<SocialPlugin>>,
-    headers: HeaderMap,
-    body: RawBody,
+    Extension(plugin): Social,
+    AccountRequest { id, cur }: AccountRequest,
 ) -> Result<Reply> {
-    let id = account_id(body)?;
-    let cur = session::require(&state, &headers).await?;
     Ok(Reply::json(accounts::refresh_token(&state.auth, &plugin.providers, cur.user.id(), &id).await?))
 }
 

@@ -145,12 +145,12 @@ impl Plugin for TwoFactorPlugin {
         Router::new()
             .route("/two-factor/enable", write(state, routes::enable))
             .route("/two-factor/get-totp-uri", write(state, routes::get_totp_uri))
-            .route("/two-factor/verify-totp", write(state, routes::verify_totp))
-            .route("/two-factor/verify-backup-code", write(state, routes::verify_backup_code))
+            .route("/two-factor/verify-totp", routes::verify(state, routes::CodeKind::Totp))
+            .route("/two-factor/verify-backup-code", routes::verify(state, routes::CodeKind::BackupCode))
             .route("/two-factor/generate-backup-codes", write(state, routes::generate_backup_codes))
             .route("/two-factor/disable", write(state, routes::disable))
             .route("/two-factor/send-otp", write(state, routes::send_otp))
-            .route("/two-factor/verify-otp", write(state, routes::verify_otp))
+            .route("/two-factor/verify-otp", routes::verify(state, routes::CodeKind::Otp))
             .layer(Extension(self))
     }
 

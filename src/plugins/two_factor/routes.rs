@@ -6,18 +6,19 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::routing::MethodRouter;
 use serde_json::{Map, Value as Json, json};
 
 use super::{self as tf, Method, Subject, TwoFactorPlugin, Verified, errors};
 use crate::auth::{RequestMeta, User};
 use crate::error::{ApiError, Result};
-use crate::http::AppState;
 use crate::http::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
 use crate::http::extract::Body;
 use crate::http::input::{Fields, RawBody};
 use crate::http::plugin::Gate;
 use crate::http::reply::Reply;
 use crate::http::session;
+use crate::http::{AppState, write};
 use crate::store::now;
 
 pub const TWO_FACTOR_COOKIE: &str = "two_factor";
@@ -128,31 +129,6 @@ pub async fn get_totp_uri(
     Ok(Reply::json(json!({ "totpURI": uri })))
 }
 
-pub async fn verify_totp(
-    State(state): State<AppState>,
-    meta: RequestMeta,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
-    verify_code(&state, &meta, &headers, body, Method::Totp).await
-}
-
-pub async fn verify_backup_code(
-    State(state): State<AppState>,
-    meta: RequestMeta,
-    headers: HeaderMap,
-    Body(mut f): Body,
-) -> Result<Reply> {
-    let code = f.string("code");
-    let trust = f.opt_bool("trustDevice").unwrap_or(false);
-    let disable_session = f.opt_bool("disableSession").unwrap_or(false);
-    f.finish()?;
-    let who = subject(&state, &headers).await?;
-    let method = Method::BackupCode { code, disable_session };
-    let v = tf::verify(&state.auth, who, method, trust, &meta, now()).await?;
-    verified_reply(&state, &headers, v).await
-}
-
 pub async fn generate_backup_codes(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -190,28 +166,47 @@ pub async fn send_otp(State(state): State<AppState>, headers: HeaderMap, body: R
     Ok(Reply::json(json!({ "status": true })))
 }
 
-pub async fn verify_otp(
-    State(state): State<AppState>,
-    meta: RequestMeta,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Result<Reply> {
-    verify_code(&state, &meta, &headers, body, Method::Otp).await
+/// What a verify route checks its `code` as.
+#[derive(Debug, Clone, Copy)]
+pub enum CodeKind {
+    Totp,
+    /// Also reads `disableSession`.
+    BackupCode,
+    Otp,
 }
 
-/// `{code, trustDevice?}` checked as a TOTP or emailed code, for a session or a challenge.
+impl CodeKind {
+    fn method(self, code: String, f: &mut Fields) -> Method {
+        match self {
+            CodeKind::Totp => Method::Totp(code),
+            CodeKind::BackupCode => {
+                Method::BackupCode { code, disable_session: f.opt_bool("disableSession").unwrap_or(false) }
+            }
+            CodeKind::Otp => Method::Otp(code),
+        }
+    }
+}
+
+/// A verify route (`/two-factor/verify-totp`, `-backup-code`, `-otp`): `{code, trustDevice?}`
+/// checked as `kind` for a session or a sign-in challenge.
+pub fn verify(state: &AppState, kind: CodeKind) -> MethodRouter<AppState> {
+    write(state, move |State(state): State<AppState>, meta: RequestMeta, headers: HeaderMap, Body(f): Body| {
+        verify_code(state, meta, headers, f, kind)
+    })
+}
+
 async fn verify_code(
-    state: &AppState,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
-    body: RawBody,
-    method: fn(String) -> Method,
+    state: AppState,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    mut f: Fields,
+    kind: CodeKind,
 ) -> Result<Reply> {
-    let mut f = Fields::body(body)?;
     let code = f.string("code");
     let trust = f.opt_bool("trustDevice").unwrap_or(false);
+    let method = kind.method(code, &mut f);
     f.finish()?;
-    let who = subject(state, headers).await?;
-    let v = tf::verify(&state.auth, who, method(code), trust, meta, now()).await?;
-    verified_reply(state, headers, v).await
+    let who = subject(&state, &headers).await?;
+    let v = tf::verify(&state.auth, who, method, trust, &meta, now()).await?;
+    verified_reply(&state, &headers, v).await
 }
