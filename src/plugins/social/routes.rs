@@ -179,9 +179,9 @@ pub async fn sign_in_social(
     let callback = b.start.callback_url.as_deref();
     let signed =
         flow::sign_in_with_id_token(&state.auth, &provider, id_token, request_sign_up, callback, &meta).await?;
-    let cookies = state.cookies.session(&state.auth.signer, signed.session.token(), false);
+    let handover = session::hand_over(&state, &headers, &signed.session, &signed.user, false);
     let body = json!({ "redirect": false, "token": signed.session.token(), "user": signed.user.to_json() });
-    Ok(Reply::json(body).cookies(cookies))
+    Ok(Reply::json(body).session(handover))
 }
 
 pub async fn callback(
@@ -207,8 +207,8 @@ pub async fn callback(
     if end.clear_state_cookie {
         reply = reply.cookies([state.cookies.clear(oauth_state::COOKIE)]);
     }
-    if let Some((session, _)) = &end.signed_in {
-        reply = reply.cookies(state.cookies.session(&state.auth.signer, session.token(), false));
+    if let Some((signed, user)) = &end.signed_in {
+        reply = reply.session(session::hand_over(&state, &headers, signed, user, false));
     }
     reply
 }
