@@ -10,74 +10,12 @@
 // and with a backup code; D enables it on palisade and signs in on the reference likewise; the
 // backup code C used on palisade is spent for the reference too.
 // Prints "N passed, N failed".
-import { spawn } from "node:child_process";
-import path from "node:path";
-import fs from "node:fs";
-import os from "node:os";
-import { fileURLToPath } from "node:url";
-import net from "node:net";
 import crypto from "node:crypto";
+import { interop, call } from "./interop-lib.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const [bin, backend, db] = process.argv.slice(2);
-const shared = path.resolve(here, "../../shared/conformance");
-const SECRET = "interop-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
-const ORIGIN = "http://localhost:5173";
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "palisade-interop-"));
-let passed = 0, failed = 0;
-
-function check(name, ok, detail = "") {
-  if (ok) passed++; else failed++;
-  console.log(`${ok ? "ok" : "not ok"} - [${backend}] ${name}${ok ? "" : ` ${detail}`}`);
-}
-
-/** A port nobody listens on now (so concurrent runs do not meet). */
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function start(kind) {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const dbEnv = backend === "sqlite" ? (kind === "ref" ? { DB: db } : { DATABASE_URL: `sqlite://${db}` }) : { DATABASE_URL: db };
-  const env = kind === "ref"
-    ? { ...process.env, PORT: String(port), BETTER_AUTH_SECRET: SECRET, EMAIL_LOG: path.join(tmp, "ref.jsonl"), RATE_LIMIT: "0", ...dbEnv }
-    : { ...process.env, PALISADE_CONFIG: path.resolve(here, "../conformance/default.toml"), BETTER_AUTH_SECRET: SECRET, PALISADE_LISTEN: `127.0.0.1:${port}`, BASE_URL: base, PALISADE_EMAIL_LOG: path.join(tmp, "pal.jsonl"), PALISADE_LOG: "warn", ...dbEnv };
-  const cmd = kind === "ref" ? path.join(shared, "reference.sh") : bin;
-  const args = kind === "ref" ? [] : ["serve"];
-  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let log = "";
-  child.stdout.on("data", (d) => (log += d));
-  child.stderr.on("data", (d) => (log += d));
-  const probe = kind === "ref" ? `${base}/health` : `${base}/api/auth/ok`;
-  for (let i = 0; i < 1200; i++) {
-    try { if ((await fetch(probe)).ok) return { base, stop: () => stop(child) }; } catch {}
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  stop(child);
-  throw new Error(`${kind} did not start:\n${log}`);
-}
-
-function stop(child) {
-  try { process.kill(-child.pid, "SIGTERM"); } catch {}
-  return new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
-}
-
-async function call(base, p, { body, cookie } = {}) {
-  const headers = { origin: ORIGIN };
-  if (body) headers["content-type"] = "application/json";
-  if (cookie) headers.cookie = cookie;
-  const res = await fetch(`${base}/api/auth${p}`, { method: body ? "POST" : "GET", headers, body: body ? JSON.stringify(body) : undefined });
-  const text = await res.text();
-  const cookies = res.headers.getSetCookie().map((c) => c.split(";")[0]).filter((c) => !c.endsWith("="));
-  return { status: res.status, json: text ? JSON.parse(text) : undefined, cookie: cookies.join("; ") };
-}
+const run = interop({ bin, backend, db });
+const { check } = run;
 
 /** RFC 6238 code (SHA-1, 6 digits, 30 s) for the base32 secret of an otpauth:// URI. */
 function totp(uri) {
@@ -112,7 +50,7 @@ const c = { email: `c-${Date.now()}@interop.example`, password: "interop-pass-c"
 const d = { email: `d-${Date.now()}@interop.example`, password: "interop-pass-d", name: "D" };
 const b = { email: `b-${Date.now()}@interop.example`, password: "interop-pass-b", name: "B" };
 try {
-  let ref = await start("ref");
+  let ref = await run.start("ref");
   const upA = await call(ref.base, "/sign-up/email", { body: a });
   check("reference signs up A", upA.status === 200, JSON.stringify(upA.json));
   const refJwks = (await call(ref.base, "/jwks")).json;
@@ -120,7 +58,7 @@ try {
   check("reference turns on TOTP for C", c2fa.ok, c2fa.detail);
   await ref.stop();
 
-  const pal = await start("pal");
+  const pal = await run.start("pal");
   const inA = await call(pal.base, "/sign-in/email", { body: { email: a.email, password: a.password } });
   check("palisade signs A in with the reference's scrypt hash", inA.status === 200 && inA.json.user.id === upA.json.user.id, JSON.stringify(inA.json));
   const sessA = await call(pal.base, "/get-session", { cookie: upA.cookie });
@@ -139,7 +77,7 @@ try {
   check("palisade turns on TOTP for D", d2fa.ok, d2fa.detail);
   await pal.stop();
 
-  ref = await start("ref");
+  ref = await run.start("ref");
   const inB = await call(ref.base, "/sign-in/email", { body: { email: b.email, password: b.password } });
   check("reference signs B in with palisade's hash", inB.status === 200 && inB.json.user.id === upB.json.user.id, JSON.stringify(inB.json));
   const sessB = await call(ref.base, "/get-session", { cookie: upB.cookie });
@@ -154,10 +92,7 @@ try {
   const cNext = await twoFactorSignIn(ref.base, c, "verify-backup-code", c2fa.backupCodes[1]);
   check("C's other backup codes still work on the reference", cNext.status === 200, JSON.stringify(cNext.json));
   await ref.stop();
+  run.finish();
 } catch (e) {
-  failed++;
-  console.log(`not ok - [${backend}] ${e.message}`);
+  run.finish(e);
 }
-fs.rmSync(tmp, { recursive: true, force: true });
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);

@@ -248,6 +248,13 @@ stage_interop() {
     esac
     node "$root/scripts/interop.mjs" "$bin" "$backend" "$url" | tee "$work/interop-$backend.out" | grep -E '^not ok|passed, ' || true
     grep -qE '^[0-9]+ passed, 0 failed' "$work/interop-$backend.out" || status=1
+    step "the sign-in plugins' data shared with the reference on $backend"
+    case $backend in
+      sqlite) url="$work/plugin-interop.db" ;;
+      *) url=$(fresh_database $backend) ;;
+    esac
+    node "$root/scripts/plugin-interop.mjs" "$bin" "$backend" "$url" | tee "$work/plugin-interop-$backend.out" | grep -E '^not ok|passed, ' || true
+    grep -qE '^[0-9]+ passed, 0 failed' "$work/plugin-interop-$backend.out" || status=1
   done
 
   # JWT keys: rows written by the real Better Auth sign in Palisade and the other way round, for
@@ -301,7 +308,7 @@ for s in "${selected[@]}"; do "stage_$s"; done
 
 step "summary"
 echo "stages: ${selected[*]}"
-for run in interop-sqlite interop-postgres interop-mysql cache-interop jwks-interop convex-verify social; do
+for run in interop-sqlite interop-postgres interop-mysql plugin-interop-sqlite plugin-interop-postgres plugin-interop-mysql cache-interop jwks-interop convex-verify social; do
   [ ! -f "$work/$run.out" ] || echo "$run: $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$run.out" | tail -1)"
 done
 for run in default rate cache postgres mysql redis plugins-sqlite plugins-postgres plugins-mysql; do
