@@ -14,8 +14,19 @@ export const LAST_LOGIN_COOKIE = "better-auth.last_used_login_method";
 /** Name of the multi-session cookie that carries `token`. */
 export const multiCookieName = (token) => `${SESSION_COOKIE}_multi-${token.toLowerCase()}`;
 
-/** Fields every user object carries in the plugin profile, besides the core ones. */
-export const PLUGIN_USER_FIELDS = ["username", "displayUsername", "isAnonymous", "phoneNumber", "phoneNumberVerified", "lastLoginMethod"];
+/** Fields every user object carries in the plugin profile, besides the core ones, by plugin. */
+const USER_FIELDS_BY_PLUGIN = {
+  username: ["username", "displayUsername"],
+  anonymous: ["isAnonymous"],
+  "phone-number": ["phoneNumber", "phoneNumberVerified"],
+  "last-login-method": ["lastLoginMethod"],
+};
+/** The plugins the server under test has (env PLUGINS=a,b); null when unset: all of the profile. */
+export const PLUGINS = process.env.PLUGINS ? process.env.PLUGINS.split(",").map((p) => p.trim()).filter(Boolean) : null;
+/** Whether the server under test has `plugin` (always, when PLUGINS is unset). */
+export const hasPlugin = (plugin) => PLUGINS === null || PLUGINS.includes(plugin);
+/** The profile's user fields of the plugins the server has. */
+export const PLUGIN_USER_FIELDS = Object.entries(USER_FIELDS_BY_PLUGIN).filter(([p]) => hasPlugin(p)).flatMap(([, f]) => f);
 
 let n = 0;
 const rnd = () => crypto.randomBytes(3).toString("hex");
@@ -85,12 +96,16 @@ export function assertPluginUser(u) {
   assert.match(u.createdAt, ISO_RE);
   assert.match(u.updatedAt, ISO_RE);
   for (const f of PLUGIN_USER_FIELDS) assert.ok(f in u, `user.${f} present: ${JSON.stringify(u)}`);
-  assert.ok(u.username === null || typeof u.username === "string");
-  assert.ok(u.displayUsername === null || typeof u.displayUsername === "string");
-  assert.equal(typeof u.isAnonymous, "boolean");
-  assert.ok(u.phoneNumber === null || typeof u.phoneNumber === "string");
-  assert.ok(u.phoneNumberVerified === null || typeof u.phoneNumberVerified === "boolean");
-  assert.ok(u.lastLoginMethod === null || typeof u.lastLoginMethod === "string");
+  if (hasPlugin("username")) {
+    assert.ok(u.username === null || typeof u.username === "string");
+    assert.ok(u.displayUsername === null || typeof u.displayUsername === "string");
+  }
+  if (hasPlugin("anonymous")) assert.equal(typeof u.isAnonymous, "boolean");
+  if (hasPlugin("phone-number")) {
+    assert.ok(u.phoneNumber === null || typeof u.phoneNumber === "string");
+    assert.ok(u.phoneNumberVerified === null || typeof u.phoneNumberVerified === "boolean");
+  }
+  if (hasPlugin("last-login-method")) assert.ok(u.lastLoginMethod === null || typeof u.lastLoginMethod === "string");
   assert.ok(!("password" in u));
 }
 

@@ -5,6 +5,7 @@
 pub mod bearer;
 pub mod cross_domain;
 pub mod jwt;
+pub mod magic_link;
 pub mod social;
 pub mod two_factor;
 pub mod webhooks;
@@ -15,7 +16,8 @@ use crate::config::{Config, SectionError};
 use crate::http::{Plugin, Plugins};
 
 /// The `[plugins]` keys a plugin reads; any other is a mistake in the configuration.
-const KNOWN_KEYS: &[&str] = &["bearer", "jwt", "convex", "two_factor", "cross_domain_site_url"];
+const KNOWN_KEYS: &[&str] =
+    &["bearer", "jwt", "convex", "two_factor", "magic_link", "email_otp", "cross_domain_site_url"];
 
 /// What keeps the plugins from starting.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,10 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     if two_factor.enabled {
         list.push(Arc::new(two_factor::TwoFactorPlugin::new(two_factor)));
     }
+    let magic_link: magic_link::MagicLinkConfig = cfg.section()?;
+    if magic_link.enabled {
+        list.push(Arc::new(magic_link::MagicLink::new(magic_link)));
+    }
     if let Some(site) = cfg.section::<cross_domain::CrossDomainConfig>()?.0 {
         list.push(Arc::new(cross_domain::CrossDomain::new(site)));
     }
@@ -72,6 +78,7 @@ pub fn section_schemas() -> Vec<(&'static str, schemars::Schema)> {
         of::<jwt::JwtConfig>(),
         of::<jwt::ConvexConfig>(),
         of::<two_factor::TwoFactorConfig>(),
+        of::<magic_link::MagicLinkConfig>(),
         of::<cross_domain::CrossDomainConfig>(),
         of::<webhooks::WebhooksConfig>(),
     ]
