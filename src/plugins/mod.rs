@@ -4,6 +4,7 @@
 
 pub mod bearer;
 pub mod cross_domain;
+pub mod email_otp;
 pub mod jwt;
 pub mod magic_link;
 pub mod social;
@@ -59,6 +60,11 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     if magic_link.enabled {
         list.push(Arc::new(magic_link::MagicLink::new(magic_link)));
     }
+    let email_otp: email_otp::EmailOtpConfig = cfg.section()?;
+    if email_otp.enabled {
+        email_otp.check()?;
+        list.push(Arc::new(email_otp::EmailOtp::new(email_otp)));
+    }
     if let Some(site) = cfg.section::<cross_domain::CrossDomainConfig>()?.0 {
         list.push(Arc::new(cross_domain::CrossDomain::new(site)));
     }
@@ -79,6 +85,7 @@ pub fn section_schemas() -> Vec<(&'static str, schemars::Schema)> {
         of::<jwt::ConvexConfig>(),
         of::<two_factor::TwoFactorConfig>(),
         of::<magic_link::MagicLinkConfig>(),
+        of::<email_otp::EmailOtpConfig>(),
         of::<cross_domain::CrossDomainConfig>(),
         of::<webhooks::WebhooksConfig>(),
     ]
