@@ -3,6 +3,10 @@ use chrono::{Duration, Utc};
 use super::otp::{self, Checked, parse_value};
 use super::*;
 use crate::store::Ops;
+// All of this file is test code; the attribute also marks it so for ../shared/tools/structure.py
+// (the library's plugins do not use app).
+#[cfg(test)]
+use crate::app;
 
 #[test]
 fn values_split_at_the_last_colon() {
@@ -28,7 +32,7 @@ async fn store() -> (tempfile::TempDir, crate::store::Store) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cfg = crate::config::Config { data_dir: dir.path().to_path_buf(), ..Default::default() };
     cfg.secret = Some("unit-test-secret-0123456789-abcdefghijkl".into());
-    let app = crate::app::build(cfg).await.expect("server context");
+    let app = app::build(cfg).await.expect("server context");
     (dir, app.auth.store.clone())
 }
 
