@@ -1,5 +1,6 @@
 //! Outgoing email behind one `Mailer`: SMTP (lettre) for real delivery, a JSON-lines file
-//! (`{kind,to,url,token,at}`) for development and the conformance suite.
+//! (`{kind,to,url,token,at}`, or `{kind,to,otp,type,at}` for an e-mailed sign-in code) for
+//! development and the conformance suite (its README, "Outgoing messages").
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +43,10 @@ pub enum EmailKind {
     ResetPassword,
     VerifyEmail,
     TwoFactorOtp,
+    /// The magic-link plugin's sign-in link.
+    MagicLink,
+    /// The email-otp plugin's code; `Email::token` is the code, `Email::otp_type` its purpose.
+    EmailOtp,
 }
 
 impl EmailKind {
@@ -50,6 +55,8 @@ impl EmailKind {
             EmailKind::ResetPassword => "reset-password",
             EmailKind::VerifyEmail => "verify-email",
             EmailKind::TwoFactorOtp => "two-factor-otp",
+            EmailKind::MagicLink => "magic-link",
+            EmailKind::EmailOtp => "email-otp",
         }
     }
 
@@ -57,7 +64,8 @@ impl EmailKind {
         match self {
             EmailKind::ResetPassword => "Reset your password",
             EmailKind::VerifyEmail => "Verify your email address",
-            EmailKind::TwoFactorOtp => "Your sign-in code",
+            EmailKind::TwoFactorOtp | EmailKind::EmailOtp => "Your sign-in code",
+            EmailKind::MagicLink => "Your sign-in link",
         }
     }
 }
@@ -68,6 +76,69 @@ pub struct Email {
     pub to: String,
     pub url: String,
     pub token: String,
+    /// What an e-mailed code is for (`sign-in`, `email-verification`…): [`EmailKind::EmailOtp`].
+    pub otp_type: Option<&'static str>,
+    /// Subject and body the sender wrote (a plugin's templates); else the kind's own.
+    pub text: Option<Text>,
+}
+
+/// A message's subject and plain-text body.
+#[derive(Debug, Clone)]
+pub struct Text {
+    pub subject: String,
+    pub body: String,
+}
+
+impl Email {
+    /// A message of `kind` with the kind's own text.
+    pub fn new(kind: EmailKind, to: impl Into<String>, url: impl Into<String>, token: impl Into<String>) -> Self {
+        Self { kind, to: to.into(), url: url.into(), token: token.into(), otp_type: None, text: None }
+    }
+
+    /// The JSON line the file mailer writes (without `at`).
+    fn log_line(&self) -> serde_json::Value {
+        match self.kind {
+            EmailKind::EmailOtp => serde_json::json!({
+                "kind": self.kind.as_str(),
+                "to": self.to,
+                "otp": self.token,
+                "type": self.otp_type.unwrap_or_default(),
+            }),
+            _ => serde_json::json!({
+                "kind": self.kind.as_str(),
+                "to": self.to,
+                "url": self.url,
+                "token": self.token,
+            }),
+        }
+    }
+}
+
+/// `template` with each `{name}` of `values` replaced by its value (one pass: a value that
+/// itself contains `{…}` is not expanded again); unknown names stay as written.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let hit = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v, close))
+        });
+        match hit {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[async_trait]
@@ -84,13 +155,10 @@ pub struct FileMailer {
 #[async_trait]
 impl MailBackend for FileMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
-        let line = serde_json::json!({
-            "kind": email.kind.as_str(),
-            "to": email.to,
-            "url": email.url,
-            "token": email.token,
-            "at": crate::store::iso(&crate::store::now()),
-        });
+        let mut line = email.log_line();
+        if let Some(obj) = line.as_object_mut() {
+            obj.insert("at".into(), crate::store::iso(&crate::store::now()).into());
+        }
         let _guard = self.lock.lock().await;
         let mut f = tokio::fs::OpenOptions::new()
             .create(true)
@@ -120,7 +188,8 @@ fn body_text(email: &Email) -> String {
     match email.kind {
         EmailKind::ResetPassword => format!("Reset your password: {}\n", email.url),
         EmailKind::VerifyEmail => format!("Verify your email address: {}\n", email.url),
-        EmailKind::TwoFactorOtp => format!("Your sign-in code is {}\n", email.token),
+        EmailKind::TwoFactorOtp | EmailKind::EmailOtp => format!("Your sign-in code is {}\n", email.token),
+        EmailKind::MagicLink => format!("Sign in with this link: {}\n", email.url),
     }
 }
 
@@ -130,9 +199,9 @@ impl MailBackend for SmtpMailer {
         let msg = Message::builder()
             .from(self.from.clone())
             .to(email.to.parse().map_err(MailError::Recipient)?)
-            .subject(email.kind.subject())
+            .subject(email.text.as_ref().map_or(email.kind.subject(), |t| t.subject.as_str()))
             .header(ContentType::TEXT_PLAIN)
-            .body(body_text(email))
+            .body(email.text.as_ref().map_or_else(|| body_text(email), |t| t.body.clone()))
             .map_err(MailError::Message)?;
         self.transport.send(msg).await.map(|_| ()).map_err(MailError::Smtp)
     }
@@ -194,5 +263,28 @@ impl Mailer {
                 tracing::error!(kind = email.kind.as_str(), error = %e, "email delivery failed");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_templates_once() {
+        let v = [("url", "http://x/{otp}"), ("otp", "123")];
+        assert_eq!(fill("Go {url} {otp} {nope} {", &v), "Go http://x/{otp} 123 {nope} {");
+    }
+
+    #[test]
+    fn log_lines_have_the_suite_shape() {
+        let mut otp = Email::new(EmailKind::EmailOtp, "a@b.co", "", "123456");
+        otp.otp_type = Some("sign-in");
+        let keys: Vec<String> = otp.log_line().as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["kind", "to", "otp", "type"]);
+        assert_eq!(otp.log_line()["type"], "sign-in");
+        let link = Email::new(EmailKind::MagicLink, "a@b.co", "http://x", "tok").log_line();
+        assert_eq!(link["kind"], "magic-link");
+        assert_eq!(link["url"], "http://x");
     }
 }

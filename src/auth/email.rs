@@ -41,7 +41,7 @@ fn send(auth: &Auth, user: &User, send_to: &str, update_to: Option<String>, call
     };
     let token = sign(auth, &claims)?;
     let url = format!("{}/verify-email?token={token}&callbackURL={}", auth.api_url(), encode_component(callback));
-    auth.mailer.send_later(Email { kind: EmailKind::VerifyEmail, to: send_to.to_string(), url, token });
+    auth.mailer.send_later(Email::new(EmailKind::VerifyEmail, send_to, url, token));
     Ok(())
 }
 

@@ -5,6 +5,7 @@ pub mod cookie_cache;
 pub mod email;
 pub mod origins;
 pub mod password;
+pub mod passwordless;
 pub mod sessions;
 pub mod users;
 

@@ -95,7 +95,7 @@ async fn send_reset_link(auth: &Auth, user: &User, redirect_to: Option<&str>) ->
     auth.store.create(Verification::MODEL, row).await?;
     let callback = redirect_to.map(encode_component).unwrap_or_default();
     let url = format!("{}/reset-password/{token}?callbackURL={callback}", auth.api_url());
-    auth.mailer.send_later(Email { kind: EmailKind::ResetPassword, to: user.email().into(), url, token });
+    auth.mailer.send_later(Email::new(EmailKind::ResetPassword, user.email(), url, token));
     Ok(())
 }
 

@@ -98,9 +98,14 @@ pub async fn credential_hash(auth: &Auth, user_id: &str) -> Result<Option<String
 /// Sets the credential password, creating the credential account when the user has none.
 pub async fn set_password(auth: &Auth, user_id: &str, new_password: String) -> Result<()> {
     let hash = password::hash(new_password).await?;
-    let data = Record::new().with(PASSWORD, hash.clone()).with(UPDATED_AT, now());
-    if auth.store.update_many(Account::MODEL, &credential_filter(user_id), data).await? == 0 {
-        create_credential_account(&*auth.store, user_id, &hash).await?;
+    set_password_hash(&*auth.store, user_id, &hash).await
+}
+
+/// [`set_password`] with the hash made, through `ops` (a caller's transaction).
+pub async fn set_password_hash(ops: &dyn Ops, user_id: &str, hash: &str) -> Result<()> {
+    let data = Record::new().with(PASSWORD, hash).with(UPDATED_AT, now());
+    if ops.update_many(Account::MODEL, &credential_filter(user_id), data).await? == 0 {
+        create_credential_account(ops, user_id, hash).await?;
     }
     Ok(())
 }
@@ -164,18 +169,25 @@ pub async fn verify_email(auth: &Auth, user_id: &str, email: Option<&str>) -> Re
     if let Some(email) = email {
         data.set(EMAIL, normalize_email(email));
     }
-    let by_id = [Where::eq(ID, user_id)];
     let intent = Intent::noting_adoption();
     let tx = auth.store.begin_with(&intent).await?;
-    match tx.update(User::MODEL, &by_id, data).await {
+    let verified = verify_email_in(&*tx, &intent, user_id, data).await?;
+    tx.commit().await?;
+    Ok(verified)
+}
+
+/// [`verify_email`]'s writes through a transaction opened with `intent`
+/// ([`Intent::noting_adoption`]); `data` is the user's update.
+pub async fn verify_email_in(ops: &dyn Ops, intent: &Intent, user_id: &str, data: Record) -> Result<Verified> {
+    let by_id = [Where::eq(ID, user_id)];
+    match ops.update(User::MODEL, &by_id, data).await {
         Err(StoreError::Unique(_)) => return Err(codes::user_already_exists()),
         other => other?.ok_or_else(codes::user_not_found)?,
     };
     let adopted = intent.was_adopted();
-    let password_removed = if adopted { shut_out(&*tx, user_id).await? } else { false };
+    let password_removed = if adopted { shut_out(ops, user_id).await? } else { false };
     // Read back: the hooks may have written the app's id after the update.
-    let user = User::parse(tx.find_one(User::MODEL, &by_id).await?)?.ok_or_else(codes::user_not_found)?;
-    tx.commit().await?;
+    let user = User::parse(ops.find_one(User::MODEL, &by_id).await?)?.ok_or_else(codes::user_not_found)?;
     Ok(Verified { user, adopted, password_removed })
 }
 

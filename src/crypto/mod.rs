@@ -32,6 +32,16 @@ pub fn random_url_safe(len: usize) -> String {
     random_from(URL_ALPHABET, len)
 }
 
+/// `[A-Za-z]{len}`: magic-link tokens (32).
+pub fn random_letters(len: usize) -> String {
+    random_from(&ALPHANUMERIC[..52], len)
+}
+
+/// `[0-9]{len}`: e-mailed one-time codes.
+pub fn random_digits(len: usize) -> String {
+    random_from(&ALPHANUMERIC[52..], len)
+}
+
 /// Signs values the way Better Auth signs cookies: `value.base64(HMAC-SHA256(secret, value))`.
 #[derive(Clone)]
 pub struct Signer {

@@ -220,6 +220,32 @@ impl Fields {
         }
     }
 
+    /// A required value out of `options` (`z.enum`): anything else, absent included, is
+    /// `Invalid option: expected one of "a"|"b"`. Returns the matching option.
+    pub fn one_of(&mut self, key: &str, options: &[&'static str]) -> Option<&'static str> {
+        let found = match self.map.get(key) {
+            Some(Json::String(s)) => options.iter().find(|o| **o == s.as_str()).copied(),
+            _ => None,
+        };
+        if found.is_none() {
+            let list: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
+            self.issue(key, format!("Invalid option: expected one of {}", list.join("|")));
+        }
+        found
+    }
+
+    /// An optional JSON object (`z.record(…).optional()`).
+    pub fn opt_object(&mut self, key: &str) -> Option<Map<String, Json>> {
+        match self.map.get(key) {
+            None => None,
+            Some(Json::Object(m)) => Some(m.clone()),
+            Some(_) => {
+                self.expected(key, "record");
+                None
+            }
+        }
+    }
+
     /// A required email address (`z.email()`).
     pub fn email(&mut self, key: &str) -> String {
         let present = matches!(self.map.get(key), Some(Json::String(_)));

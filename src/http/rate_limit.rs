@@ -106,7 +106,8 @@ impl RateLimiter {
     }
 
     fn limits(&self, path: &str) -> (Duration, u64) {
-        match CORE_RULES.iter().chain(&self.rules).find(|r| path.starts_with(r.prefix)) {
+        // A plugin's rule wins over the core's, as in Better Auth (`/sign-in/magic-link`).
+        match self.rules.iter().chain(CORE_RULES).find(|r| path.starts_with(r.prefix)) {
             Some(r) => (Duration::from_secs(r.window_secs), r.max),
             None => (self.window, self.max),
         }

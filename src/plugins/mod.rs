@@ -5,8 +5,10 @@
 pub mod anonymous;
 pub mod bearer;
 pub mod cross_domain;
+pub mod email_otp;
 pub mod jwt;
 pub mod last_login_method;
+pub mod magic_link;
 pub mod multi_session;
 pub mod one_time_token;
 pub mod social;
@@ -27,6 +29,8 @@ const KNOWN_KEYS: &[&str] = &[
     "two_factor",
     "cross_domain_site_url",
     "username",
+    "magic_link",
+    "email_otp",
     "last_login_method",
     "anonymous",
     "one_time_token",
@@ -72,6 +76,15 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     if username.enabled {
         list.push(Arc::new(username::UsernamePlugin::new(username)));
     }
+    let magic_link: magic_link::MagicLinkConfig = cfg.section()?;
+    if magic_link.enabled {
+        list.push(Arc::new(magic_link::MagicLink::new(magic_link)));
+    }
+    let email_otp: email_otp::EmailOtpConfig = cfg.section()?;
+    if email_otp.enabled {
+        email_otp.check()?;
+        list.push(Arc::new(email_otp::EmailOtp::new(email_otp)));
+    }
     let anonymous: anonymous::AnonymousConfig = cfg.section()?;
     if anonymous.enabled {
         list.push(Arc::new(anonymous::AnonymousPlugin::new(anonymous)));
@@ -108,6 +121,8 @@ pub fn section_schemas() -> Vec<(&'static str, schemars::Schema)> {
         of::<jwt::JwtConfig>(),
         of::<jwt::ConvexConfig>(),
         of::<two_factor::TwoFactorConfig>(),
+        of::<magic_link::MagicLinkConfig>(),
+        of::<email_otp::EmailOtpConfig>(),
         of::<cross_domain::CrossDomainConfig>(),
         of::<username::UsernameConfig>(),
         of::<last_login_method::LastLoginMethodConfig>(),

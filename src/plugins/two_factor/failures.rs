@@ -157,12 +157,7 @@ pub async fn send_otp(auth: &Auth, subject: &Subject, now: DateTime<Utc>) -> Res
     tx.delete_many(VERIFICATION, &[Where::eq("identifier", ident.as_str())]).await?;
     tx.create(VERIFICATION, verification_row(&ident, &value, OTP_SECONDS, now)).await?;
     tx.commit().await?;
-    auth.mailer.send_later(Email {
-        kind: EmailKind::TwoFactorOtp,
-        to: subject.user().email().to_string(),
-        url: String::new(),
-        token: code,
-    });
+    auth.mailer.send_later(Email::new(EmailKind::TwoFactorOtp, subject.user().email(), String::new(), code));
     Ok(())
 }
 
