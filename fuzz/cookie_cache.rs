@@ -1,16 +1,16 @@
-//! The cookie cache's decoders (src/auth/cookie_cache.rs): compact, jwt and jwe copies, whole
+//! The cookie cache's decoders (src/plugins/cookie_cache/copy.rs): compact, jwt and jwe copies, whole
 //! or chunked, genuine, tampered, or signed by us over a hostile payload.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use palisade::auth::cookie_cache::{Cached, CookieCache};
 use palisade::auth::{Session, User};
 use palisade::config::{CookieCacheConfig, CookieCacheStrategy};
 use palisade::crypto::Signer;
 use palisade::crypto::jwe::JweKey;
 use palisade::http::cookies::{Cookies, SESSION_DATA};
+use palisade::plugins::cookie_cache::{Cached, CookieCache};
 use palisade::store::schema::{FieldType, Model};
 use palisade::store::{Record, Schema, Value};
 use serde_json::Value as Json;

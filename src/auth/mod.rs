@@ -1,7 +1,6 @@
 //! The rules of authentication, free of HTTP: users, sessions, passwords, email flows.
 //! Every function takes the [`Auth`] context and typed input and returns `Result<_, ApiError>`.
 
-pub mod cookie_cache;
 pub mod email;
 pub mod origins;
 pub mod password;

@@ -19,7 +19,6 @@ use axum::Router;
 use axum::middleware;
 
 use crate::auth::Auth;
-use crate::auth::cookie_cache::CookieCache;
 use crate::config::RateLimitStorage;
 use cookies::Cookies;
 use guard::IpRange;
@@ -36,8 +35,6 @@ pub struct Shared {
     pub cookies: Cookies,
     pub limiter: Option<RateLimiter>,
     pub proxies: Vec<IpRange>,
-    /// The `session_data` cookie, when `session.cookie_cache.enabled`.
-    pub cookie_cache: Option<CookieCache>,
     /// The enabled plugins, in registry order.
     pub plugins: Plugins,
 }
@@ -86,9 +83,7 @@ impl AppState {
             .iter()
             .map(|p| IpRange::parse(p).ok_or_else(|| StateError::Proxy(p.clone())))
             .collect::<Result<Vec<_>, _>>()?;
-        let cookie_cache =
-            cfg.session.cookie_cache.enabled.then(|| CookieCache::new(&cfg.session.cookie_cache, auth.secret()));
-        Ok(Self(Arc::new(Shared { auth, cookies, limiter, proxies, cookie_cache, plugins })))
+        Ok(Self(Arc::new(Shared { auth, cookies, limiter, proxies, plugins })))
     }
 }
 

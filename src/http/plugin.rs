@@ -50,6 +50,26 @@ pub struct SignedIn {
     pub request: HeaderMap,
 }
 
+/// A session get-session can answer from the request alone (the cookie cache's copy).
+pub struct SessionCopy {
+    pub session: Session,
+    pub user: User,
+    /// `{"session":…,"user":…}` as get-session answers it, rendered once.
+    pub answer: bytes::Bytes,
+}
+
+/// What a plugin makes of the session copy a get-session request carries.
+pub enum CopyCheck {
+    /// Not its business.
+    Pass,
+    /// Its copy, not used this time: leave the cookie alone.
+    Keep,
+    /// A copy that must not be trusted: expire the cookie.
+    Expire,
+    /// The answer.
+    Answer(Arc<SessionCopy>),
+}
+
 /// Why a plugin's background work did not start (each plugin has its own error type).
 pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -118,6 +138,27 @@ pub trait Plugin: std::any::Any + Send + Sync {
     /// Response headers a cross-origin caller may read, when present.
     fn exposed_headers(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// get-session, before the store: a copy of the session the request carries (`allowed`
+    /// false: the caller asked for the store, `?disableCookieCache=true`).
+    fn session_copy(&self, state: &AppState, headers: &HeaderMap, allowed: bool) -> CopyCheck {
+        let _ = (state, headers, allowed);
+        CopyCheck::Pass
+    }
+
+    /// Cookies that go with every session handed to the client, and are renewed by
+    /// get-session (the cookie cache's copy).
+    fn session_cookies(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        session: &Session,
+        user: &User,
+        dont_remember: bool,
+    ) -> Vec<String> {
+        let _ = (state, headers, session, user, dont_remember);
+        Vec::new()
     }
 
     /// The session token when the request names it another way than the cookie (bearer).

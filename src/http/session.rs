@@ -5,17 +5,14 @@ use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value as Json};
 
 use super::AppState;
-use super::cookies::{DONT_REMEMBER, SESSION_DATA, SESSION_TOKEN};
+use super::cookies::{DONT_REMEMBER, SESSION_TOKEN};
 use super::plugin::{Gate, SignedIn};
 use super::reply::Reply;
 use crate::auth::RequestMeta;
 use crate::store::Record;
-use std::sync::Arc;
 
-use crate::auth::cookie_cache::{Cached, CookieCache};
 use crate::auth::sessions::{self, Lookup};
 use crate::auth::{Session, User, users};
-use crate::crypto::ct_eq;
 use crate::error::{ApiError, Result};
 
 pub struct Current {
@@ -82,41 +79,15 @@ pub async fn optional(state: &AppState, headers: &HeaderMap) -> Result<Option<Cu
     })
 }
 
-/// The copy the request's cookie cache holds for `token`, if it checks out and is still
-/// usable (WIRE.md §12). Only get-session trusts it; other routes read the store.
-pub fn from_cache(state: &AppState, cache: &CookieCache, headers: &HeaderMap, token: &str) -> Option<Arc<Cached>> {
-    let value = state.cookies.read_chunked(headers, SESSION_DATA)?;
-    let cached = cache.decode_remembered(&state.auth.schema, &value)?;
-    cache.usable(&cached, token, chrono::Utc::now().timestamp_millis()).then_some(cached)
-}
-
-/// The fast path of get-session: the request's cookie-cache copy, when the session cookie is
-/// the copy's own (same value as signing the copy's token gives, compared in constant time).
-/// `None` sends the request down the full path (which also expires a bad copy).
-pub fn from_cache_cookie(state: &AppState, cache: &CookieCache, headers: &HeaderMap) -> Option<Arc<Cached>> {
-    let raw = state.cookies.read_raw(headers, SESSION_TOKEN)?;
-    let value = state.cookies.read_chunked(headers, SESSION_DATA)?;
-    let cached = cache.decode_remembered(&state.auth.schema, &value)?;
-    // As sent (the usual case), else decoded: a client may encode the value differently.
-    let ours = ct_eq(raw, &cached.signed_token_cookie)
-        || state.cookies.read(headers, SESSION_TOKEN).is_some_and(|s| ct_eq(&s, &cached.signed_token));
-    let now = chrono::Utc::now().timestamp_millis();
-    (ours && cache.usable(&cached, cached.session.token(), now)).then_some(cached)
-}
-
-/// The `session_data` cookie(s) for a session, when the cookie cache is on.
-pub fn cache_cookies(
+/// The plugins' cookies that go with a session (the cookie cache's copy).
+pub fn copy_cookies(
     state: &AppState,
     headers: &HeaderMap,
     session: &Session,
     user: &User,
     dont_remember: bool,
 ) -> Vec<String> {
-    let Some(cache) = &state.cookie_cache else {
-        return Vec::new();
-    };
-    let value = cache.encode(session, user, dont_remember, chrono::Utc::now().timestamp_millis());
-    state.cookies.set_chunked(headers, SESSION_DATA, &value, cache.cookie_max_age(dont_remember))
+    state.plugins.iter().flat_map(|p| p.session_cookies(state, headers, session, user, dont_remember)).collect()
 }
 
 /// The plugins' own user fields in a sign-up (`current` unset) or update-user body, checked
@@ -189,7 +160,7 @@ pub fn hand_over(
     dont_remember: bool,
 ) -> Handover {
     let mut cookies = state.cookies.session(&state.auth.signer, session.token(), dont_remember);
-    cookies.extend(cache_cookies(state, headers, session, user, dont_remember));
+    cookies.extend(copy_cookies(state, headers, session, user, dont_remember));
     let prior_token = request_token(state, headers);
     let signed_in =
         SignedIn { session: session.clone(), user: user.clone(), dont_remember, prior_token, request: headers.clone() };

@@ -4,6 +4,7 @@
 
 pub mod anonymous;
 pub mod bearer;
+pub mod cookie_cache;
 pub mod cross_domain;
 pub mod email_otp;
 pub mod jwt;
@@ -62,6 +63,9 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
     let providers = social::Providers::from_config(cfg)?;
     list.push(Arc::new(social::SocialPlugin { providers }));
+    if let Some(cache) = cookie_cache::CookieCachePlugin::from_config(cfg) {
+        list.push(Arc::new(cache));
+    }
     if cfg.section::<bearer::BearerConfig>()?.0 {
         list.push(Arc::new(bearer::Bearer));
     }

@@ -9,6 +9,7 @@ use crate::error::{Result, codes};
 use crate::http::AppState;
 use crate::http::cookies::SESSION_DATA;
 use crate::http::extract::{Body, CurrentSession};
+use crate::http::plugin::CopyCheck;
 use crate::http::reply::Reply;
 use crate::http::session::{self, Found};
 
@@ -25,35 +26,26 @@ pub async fn get_session(
     Ok(reply.header_static(header::CACHE_CONTROL, "no-store").header_static(header::PRAGMA, "no-cache"))
 }
 
-/// Better Auth's get-session (WIRE.md §6, §12): a usable cookie-cache copy answers without the
-/// store; otherwise the store answers, refreshes the session when due and re-issues the copy.
+/// Better Auth's get-session (WIRE.md §6, §12): a usable copy of the session the request
+/// carries (the cookie cache) answers without the store; otherwise the store answers,
+/// refreshes the session when due and re-issues the copy.
 async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &HeaderMap) -> Result<Reply> {
-    // The common case first: the session cookie and its copy, no bearer token.
-    let cache_allowed = !flag(q, "disableCookieCache");
-    if let Some(cache) = &state.cookie_cache
-        && cache_allowed
-        && !headers.contains_key(header::AUTHORIZATION)
-        && let Some(hit) = session::from_cache_cookie(state, cache, headers)
-    {
-        return with_plugins(state, Reply::rendered_json(hit.answer.clone()), &hit.session, &hit.user).await;
-    }
-    let carries_cache = state.cookies.carries(headers, SESSION_DATA);
-    let cache_allowed = cache_allowed && carries_cache;
-    // With the cache off a stray copy is expired, never trusted; a bad copy is expired too.
-    let mut expire_cache = carries_cache && state.cookie_cache.is_none();
-    let Some(token) = session::request_token(state, headers) else {
-        return Ok(Reply::json(Json::Null).cookies(expire_if(state, headers, expire_cache)));
-    };
-    if let Some(cache) = &state.cookie_cache
-        && cache_allowed
-    {
-        match session::from_cache(state, cache, headers, &token) {
-            Some(hit) => {
+    let allowed = !flag(q, "disableCookieCache");
+    // A copy no plugin vouches for (the cache is off) is expired, never trusted.
+    let mut expire_copy = state.cookies.carries(headers, SESSION_DATA);
+    for plugin in state.plugins.iter() {
+        match plugin.session_copy(state, headers, allowed) {
+            CopyCheck::Answer(hit) => {
                 return with_plugins(state, Reply::rendered_json(hit.answer.clone()), &hit.session, &hit.user).await;
             }
-            None => expire_cache = true,
+            CopyCheck::Keep => expire_copy = false,
+            CopyCheck::Expire => expire_copy = true,
+            CopyCheck::Pass => {}
         }
     }
+    let Some(token) = session::request_token(state, headers) else {
+        return Ok(Reply::json(Json::Null).cookies(expire_if(state, headers, expire_copy)));
+    };
     let mut cur = match session::find_token(state, headers, &token).await? {
         Found::Active(cur) => cur,
         _ => return Ok(Reply::json(Json::Null).cookies(state.cookies.clear_session(headers))),
@@ -64,13 +56,13 @@ async fn answer_get_session(state: &AppState, q: &[(String, String)], headers: &
         if sessions::refresh_if_due(&state.auth, &mut cur.session).await? {
             handover = Some(session::hand_over(state, headers, &cur.session, &cur.user, false));
         } else {
-            cookies = session::cache_cookies(state, headers, &cur.session, &cur.user, false);
+            cookies = session::copy_cookies(state, headers, &cur.session, &cur.user, false);
         }
     }
     // A fresh copy replaces a bad one; otherwise the bad one is expired.
     let data = state.cookies.name(SESSION_DATA);
     let rewritten = cookies.iter().chain(handover.iter().flat_map(|h| &h.cookies)).any(|c| c.starts_with(&*data));
-    cookies.extend(expire_if(state, headers, expire_cache && !rewritten));
+    cookies.extend(expire_if(state, headers, expire_copy && !rewritten));
     Ok(session_reply(state, cur, cookies).await?.session(handover))
 }
 

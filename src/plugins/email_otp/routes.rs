@@ -163,7 +163,7 @@ pub async fn verify_email(
     // The caller's own session (if any, and still there): its cached copy shows the change.
     let cache = match session::optional(&state, &headers).await? {
         Some(cur) if cur.user.id() == user.id() => {
-            session::cache_cookies(&state, &headers, &cur.session, &user, cur.dont_remember)
+            session::copy_cookies(&state, &headers, &cur.session, &user, cur.dont_remember)
         }
         _ => Vec::new(),
     };

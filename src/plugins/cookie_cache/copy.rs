@@ -18,10 +18,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
-use super::{Session, User};
+use crate::auth::{Session, User};
 use crate::config::{CookieCacheConfig, CookieCacheStrategy};
 use crate::crypto::jwe::JweKey;
 use crate::crypto::{Signer, ct_eq};
+use crate::http::plugin::SessionCopy;
 use crate::store::schema::{Model, value_from_json};
 use crate::store::{Record, Schema, Value};
 
@@ -54,20 +55,25 @@ fn memo_key(value: &str) -> &str {
 /// Bound of [`CookieCache::checked`]; it is emptied when full.
 const MAX_CHECKED: usize = 10_000;
 
-/// A cached copy whose signature (or encryption) checked out.
+/// A cached copy whose signature (or encryption) checked out; derefs to the session, user and
+/// rendered answer get-session serves.
 pub struct Cached {
-    pub session: Session,
-    pub user: User,
+    pub copy: Arc<SessionCopy>,
     /// Milliseconds since the epoch after which the copy must not be used.
     pub expires_at_ms: i64,
     pub version: String,
-    /// `{"session":…,"user":…}` as get-session answers it, rendered once per copy.
-    pub answer: Bytes,
     /// The session cookie's value for this copy's token (`token.signature`): a request whose
     /// session cookie equals it is this session's, with no HMAC to compute per request.
     pub signed_token: String,
     /// [`Cached::signed_token`] as it appears in a Cookie header (URL-encoded).
     pub signed_token_cookie: String,
+}
+
+impl std::ops::Deref for Cached {
+    type Target = SessionCopy;
+    fn deref(&self) -> &SessionCopy {
+        &self.copy
+    }
 }
 
 impl CookieCache {
@@ -176,7 +182,8 @@ impl CookieCache {
         let signed_token = self.signer.sign(session.token());
         let signed_token_cookie = crate::auth::password::encode_component(&signed_token);
         let answer = Bytes::from(answer.to_string());
-        Some(Cached { answer, signed_token, signed_token_cookie, session, user, expires_at_ms, version })
+        let copy = Arc::new(SessionCopy { session, user, answer });
+        Some(Cached { copy, signed_token, signed_token_cookie, expires_at_ms, version })
     }
 
     fn decode_compact(&self, value: &str) -> Option<(Json, i64)> {
