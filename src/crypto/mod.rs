@@ -32,6 +32,11 @@ pub fn random_url_safe(len: usize) -> String {
     random_from(URL_ALPHABET, len)
 }
 
+/// `[0-9]{len}`: one-time codes (two-factor email codes, phone-number codes).
+pub fn random_digits(len: usize) -> String {
+    random_from(b"0123456789", len)
+}
+
 /// Signs values the way Better Auth signs cookies: `value.base64(HMAC-SHA256(secret, value))`.
 #[derive(Clone)]
 pub struct Signer {

@@ -9,6 +9,7 @@ pub mod jwt;
 pub mod last_login_method;
 pub mod multi_session;
 pub mod one_time_token;
+pub mod phone_number;
 pub mod social;
 pub mod two_factor;
 pub mod username;
@@ -31,6 +32,7 @@ const KNOWN_KEYS: &[&str] = &[
     "anonymous",
     "one_time_token",
     "multi_session",
+    "phone_number",
 ];
 
 /// What keeps the plugins from starting.
@@ -44,6 +46,8 @@ pub enum RegistryError {
     Webhooks(#[from] webhooks::ConfigError),
     #[error(transparent)]
     Social(#[from] social::ConfigError),
+    #[error(transparent)]
+    PhoneNumber(#[from] phone_number::ConfigError),
     #[error("plugins.{0}: no such plugin (known: {known})", known = KNOWN_KEYS.join(", "))]
     Unknown(String),
 }
@@ -75,6 +79,9 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     let anonymous: anonymous::AnonymousConfig = cfg.section()?;
     if anonymous.enabled {
         list.push(Arc::new(anonymous::AnonymousPlugin::new(anonymous)));
+    }
+    if let Some(phone) = phone_number::PhoneNumberPlugin::from_config(cfg)? {
+        list.push(Arc::new(phone));
     }
     let ott: one_time_token::OneTimeTokenConfig = cfg.section()?;
     if ott.enabled {
@@ -114,6 +121,7 @@ pub fn section_schemas() -> Vec<(&'static str, schemars::Schema)> {
         of::<anonymous::AnonymousConfig>(),
         of::<one_time_token::OneTimeTokenConfig>(),
         of::<multi_session::MultiSessionConfig>(),
+        of::<phone_number::PhoneNumberConfig>(),
         of::<webhooks::WebhooksConfig>(),
     ]
 }
