@@ -102,7 +102,10 @@ impl JsonLines {
             .open(&self.path)
             .await
             .map_err(|source| MailError::Open { path: self.path.clone(), source })?;
-        f.write_all(format!("{line}\n").as_bytes()).await.map_err(MailError::Write)
+        f.write_all(format!("{line}\n").as_bytes()).await.map_err(MailError::Write)?;
+        // tokio hands the bytes to a blocking task: written only once flushed, and a caller
+        // that answers after this (a texted code) must find the line in the file.
+        f.flush().await.map_err(MailError::Write)
     }
 }
 

@@ -16,6 +16,7 @@ mod jwt_convex;
 mod jwt_rotation;
 mod jwt_support;
 mod notes_example;
+mod phone_number;
 mod redirects;
 mod resilience;
 mod schema;
