@@ -21,9 +21,9 @@ fn enabled(cfg: &mut Config) {
 fn last_code(app: &TestApp, number: &str) -> Option<String> {
     let text = std::fs::read_to_string(app.dir.path().join("emails.jsonl")).unwrap_or_default();
     text.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["kind"] == "phone-otp" && m["to"] == number)
-        .last()
+        .find(|m| m["kind"] == "phone-otp" && m["to"] == number)
         .map(|m| m["code"].as_str().unwrap().to_string())
 }
 

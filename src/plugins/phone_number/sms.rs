@@ -193,9 +193,11 @@ mod tests {
 
     use super::*;
 
-    /// What the gateway received.
+    /// A request the gateway received: path, `X-Gateway-Key`, body.
+    type Request = (String, Option<String>, serde_json::Value);
+
     #[derive(Default, Clone)]
-    struct Seen(Arc<Mutex<Vec<(String, Option<String>, serde_json::Value)>>>);
+    struct Seen(Arc<Mutex<Vec<Request>>>);
 
     /// A gateway on 127.0.0.1:0 that records each request and answers `status`.
     async fn gateway(status: StatusCode) -> (String, Seen) {
