@@ -240,3 +240,67 @@ async fn a_failing_gateway_is_a_clear_error_and_leaves_the_codes_as_they_were() 
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert_eq!(app.count("verification").await, 0);
 }
+
+#[tokio::test]
+async fn unverified_numbers_get_a_code_instead_of_a_session_when_verification_is_required() {
+    let app = spawn_with(|cfg| {
+        cfg.edit(|p: &mut PhoneNumberConfig| {
+            p.enabled = true;
+            p.require_verification = true;
+        })
+    })
+    .await;
+    with_number(&app, "unverified@example.com", "+15550107").await;
+    sql(&app, "update \"user\" set phoneNumberVerified = 0 where email = 'unverified@example.com'").await;
+    let before = last_code(&app, "+15550107");
+    let body = json!({"phoneNumber": "+15550107", "password": "phone-pass-123"});
+    let r = app.post("/sign-in/phone-number", body.clone(), None).await;
+    assert_eq!((r.status, code_of(&r.json())), (401, "PHONE_NUMBER_NOT_VERIFIED"));
+    assert!(r.cookie_header().is_empty());
+    let code = last_code(&app, "+15550107").unwrap();
+    assert_ne!(Some(&code), before.as_ref());
+    assert_eq!(verify(&app, json!({"phoneNumber": "+15550107", "code": code}), None).await.0, 200);
+    assert_eq!(app.post("/sign-in/phone-number", body, None).await.status, 200);
+}
+
+#[tokio::test]
+async fn password_reset_with_a_texted_code() {
+    let app = spawn_with(|cfg| {
+        cfg.edit(|p: &mut PhoneNumberConfig| {
+            p.enabled = true;
+            p.send_reset_codes = true;
+        })
+    })
+    .await;
+    with_number(&app, "reset@example.com", "+15550108").await;
+    let r = app.post("/phone-number/request-password-reset", json!({"phoneNumber": "+15550108"}), None).await;
+    assert_eq!((r.status, r.json()), (200, json!({"status": true})));
+    // Texted after the answer.
+    let mut code = None;
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(app.dir.path().join("emails.jsonl")).unwrap_or_default();
+        code = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|m| m["kind"] == "phone-reset-otp" && m["to"] == "+15550108")
+            .map(|m| m["code"].as_str().unwrap().to_string());
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let code = code.expect("a phone-reset-otp line");
+    let reset = |otp: &str, pw: &str| json!({"phoneNumber": "+15550108", "otp": otp, "newPassword": pw});
+    let r = app.post("/phone-number/reset-password", reset(&code, "short"), None).await;
+    assert_eq!((r.status, code_of(&r.json())), (400, "PASSWORD_TOO_SHORT"));
+    let r = app.post("/phone-number/reset-password", reset(&code, "brand-new-pass-1"), None).await;
+    assert_eq!((r.status, r.json()), (200, json!({"status": true})), "{}", r.text);
+    let r = app.post("/phone-number/reset-password", reset(&code, "brand-new-pass-2"), None).await;
+    assert_eq!((r.status, code_of(&r.json())), (400, "OTP_NOT_FOUND"));
+    let sign_in = |pw: &str| json!({"phoneNumber": "+15550108", "password": pw});
+    assert_eq!(app.post("/sign-in/phone-number", sign_in("brand-new-pass-1"), None).await.status, 200);
+    assert_eq!(app.post("/sign-in/phone-number", sign_in("phone-pass-123"), None).await.status, 401);
+    // An unknown number answers the same and is texted nothing.
+    let r = app.post("/phone-number/request-password-reset", json!({"phoneNumber": "+15550199"}), None).await;
+    assert_eq!((r.status, r.json()), (200, json!({"status": true})));
+}
