@@ -25,6 +25,7 @@ const PLAIN_ENV: &[&str] = &[
     "PALISADE_EMAIL_LOG",
     "PALISADE_JWKS",
     "PALISADE_ADMIN_KEY",
+    "PALISADE_SMS_AUTH",
 ];
 
 pub struct ConfigTarget {

@@ -213,7 +213,7 @@ stage_conformance-db() {
 
 # The plugins Palisade serves of the reference's plugin profile (conformance/plugins.toml); the
 # tests of the others are left out by the suite itself (PLUGINS, conformance/plugins/plib.mjs).
-PLUGIN_PROFILE=${PLUGIN_PROFILE:-username,magic-link,email-otp,anonymous,one-time-token,multi-session,last-login-method}
+PLUGIN_PROFILE=${PLUGIN_PROFILE:-username,magic-link,email-otp,anonymous,one-time-token,multi-session,last-login-method,phone-number}
 
 stage_plugins() {
   prepare; build

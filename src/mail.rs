@@ -146,18 +146,25 @@ pub trait MailBackend: Send + Sync {
     async fn send(&self, email: &Email) -> Result<(), MailError>;
 }
 
-/// Appends one JSON object per message to a file.
-pub struct FileMailer {
+/// A JSON-lines file: one object per line, appended under a lock. The file mailer writes
+/// through it, and so do other senders of development messages (the phone-number plugin's
+/// texts), so every outgoing message of a test run lands in one file in one format.
+pub struct JsonLines {
     path: PathBuf,
     lock: Mutex<()>,
 }
 
-#[async_trait]
-impl MailBackend for FileMailer {
-    async fn send(&self, email: &Email) -> Result<(), MailError> {
-        let mut line = email.log_line();
-        if let Some(obj) = line.as_object_mut() {
-            obj.insert("at".into(), crate::store::iso(&crate::store::now()).into());
+impl JsonLines {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path, lock: Mutex::new(()) }
+    }
+
+    /// Appends `{kind, to, …fields, at}` (`fields` an object; `at` the time of writing).
+    pub async fn append(&self, kind: &str, to: &str, fields: serde_json::Value) -> Result<(), MailError> {
+        let mut line = serde_json::json!({ "kind": kind, "to": to });
+        if let (Some(out), serde_json::Value::Object(more)) = (line.as_object_mut(), fields) {
+            out.extend(more);
+            out.insert("at".into(), crate::store::iso(&crate::store::now()).into());
         }
         let _guard = self.lock.lock().await;
         let mut f = tokio::fs::OpenOptions::new()
@@ -166,7 +173,27 @@ impl MailBackend for FileMailer {
             .open(&self.path)
             .await
             .map_err(|source| MailError::Open { path: self.path.clone(), source })?;
-        f.write_all(format!("{line}\n").as_bytes()).await.map_err(MailError::Write)
+        f.write_all(format!("{line}\n").as_bytes()).await.map_err(MailError::Write)?;
+        // tokio hands the bytes to a blocking task: written only once flushed, and a caller
+        // that answers after this (a texted code) must find the line in the file.
+        f.flush().await.map_err(MailError::Write)
+    }
+}
+
+/// Appends one JSON object per message to a file.
+pub struct FileMailer {
+    lines: JsonLines,
+}
+
+#[async_trait]
+impl MailBackend for FileMailer {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        let mut fields = email.log_line();
+        if let Some(o) = fields.as_object_mut() {
+            o.remove("kind");
+            o.remove("to");
+        }
+        self.lines.append(email.kind.as_str(), &email.to, fields).await
     }
 }
 
@@ -240,7 +267,7 @@ impl Mailer {
 
     pub fn from_config(cfg: &Config) -> Result<Self, MailError> {
         let backend: Arc<dyn MailBackend> = match (&cfg.email.log, &cfg.email.smtp) {
-            (Some(path), _) => Arc::new(FileMailer { path: path.clone(), lock: Mutex::new(()) }),
+            (Some(path), _) => Arc::new(FileMailer { lines: JsonLines::new(path.clone()) }),
             (None, Some(smtp)) => Arc::new(SmtpMailer::new(smtp)?),
             (None, None) if cfg.is_production() => {
                 tracing::warn!("no mailer configured ([email.smtp]); emails will not be sent");

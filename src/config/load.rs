@@ -36,6 +36,7 @@ const PLAIN_ENV: &[(&str, &str)] = &[
     ("PALISADE_EMAIL_LOG", "email.log"),
     ("PALISADE_JWKS", "plugins.jwt.jwks"),
     ("PALISADE_ADMIN_KEY", "admin_key"),
+    ("PALISADE_SMS_AUTH", "plugins.phone_number.sms.auth_value"),
 ];
 
 /// The environment variable that sets `key` (a dotted path): its plain name, else

@@ -111,6 +111,35 @@ pub fn new_user_fields(state: &AppState, path: &str, row: &mut Record) {
     }
 }
 
+/// What a first factor that checked out leads to.
+pub enum Opened {
+    /// A plugin's gate answered instead (a second factor first): this is the whole reply.
+    Challenge(Reply),
+    /// The new session, with the cookies the gates add.
+    Session(Session, Vec<String>),
+}
+
+/// The plugins' gates (a second factor first), then the session: what every sign-in does once
+/// its first factor checked out. Routes whose reply is not core sign-in's (the phone-number
+/// plugin's `{token, user}`) shape it from here; the others use [`sign_in`].
+pub async fn open_session(
+    state: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    user: &User,
+    remember_me: bool,
+) -> Result<Opened> {
+    let mut extra_cookies = Vec::new();
+    for plugin in state.plugins.iter() {
+        match plugin.sign_in_gate(state, headers, user, remember_me).await? {
+            Gate::Challenge(reply) => return Ok(Opened::Challenge(reply)),
+            Gate::Proceed(cookies) => extra_cookies.extend(cookies),
+        }
+    }
+    let session = sessions::create(&state.auth, &*state.auth.store, user.id(), !remember_me, meta).await?;
+    Ok(Opened::Session(session, extra_cookies))
+}
+
 /// The end of every sign-in whose first factor checked out: the plugins' gates (a second
 /// factor first), then the session, `{redirect, token, url?, user}` and `Location`.
 pub async fn sign_in(
@@ -121,14 +150,10 @@ pub async fn sign_in(
     remember_me: bool,
     callback: Option<String>,
 ) -> Result<Reply> {
-    let mut extra_cookies = Vec::new();
-    for plugin in state.plugins.iter() {
-        match plugin.sign_in_gate(state, headers, user, remember_me).await? {
-            Gate::Challenge(reply) => return Ok(reply),
-            Gate::Proceed(cookies) => extra_cookies.extend(cookies),
-        }
-    }
-    let session = sessions::create(&state.auth, &*state.auth.store, user.id(), !remember_me, meta).await?;
+    let (session, extra_cookies) = match open_session(state, meta, headers, user, remember_me).await? {
+        Opened::Challenge(reply) => return Ok(reply),
+        Opened::Session(session, cookies) => (session, cookies),
+    };
     let mut body = Map::new();
     body.insert("redirect".into(), callback.is_some().into());
     body.insert("token".into(), session.token().into());

@@ -12,6 +12,7 @@ pub mod last_login_method;
 pub mod magic_link;
 pub mod multi_session;
 pub mod one_time_token;
+pub mod phone_number;
 pub mod social;
 pub mod two_factor;
 pub mod username;
@@ -36,6 +37,7 @@ const KNOWN_KEYS: &[&str] = &[
     "anonymous",
     "one_time_token",
     "multi_session",
+    "phone_number",
 ];
 
 /// What keeps the plugins from starting.
@@ -49,6 +51,8 @@ pub enum RegistryError {
     Webhooks(#[from] webhooks::ConfigError),
     #[error(transparent)]
     Social(#[from] social::ConfigError),
+    #[error(transparent)]
+    PhoneNumber(#[from] phone_number::ConfigError),
     #[error("plugins.{0}: no such plugin (known: {known})", known = KNOWN_KEYS.join(", "))]
     Unknown(String),
 }
@@ -93,6 +97,9 @@ pub fn registry(cfg: &Config) -> Result<Plugins, RegistryError> {
     if anonymous.enabled {
         list.push(Arc::new(anonymous::AnonymousPlugin::new(anonymous)));
     }
+    if let Some(phone) = phone_number::PhoneNumberPlugin::from_config(cfg)? {
+        list.push(Arc::new(phone));
+    }
     let ott: one_time_token::OneTimeTokenConfig = cfg.section()?;
     if ott.enabled {
         list.push(Arc::new(one_time_token::OneTimeToken::new(ott)));
@@ -133,6 +140,7 @@ pub fn section_schemas() -> Vec<(&'static str, schemars::Schema)> {
         of::<anonymous::AnonymousConfig>(),
         of::<one_time_token::OneTimeTokenConfig>(),
         of::<multi_session::MultiSessionConfig>(),
+        of::<phone_number::PhoneNumberConfig>(),
         of::<webhooks::WebhooksConfig>(),
     ]
 }

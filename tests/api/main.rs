@@ -17,6 +17,7 @@ mod jwt_rotation;
 mod jwt_support;
 mod notes_example;
 mod passwordless;
+mod phone_number;
 mod redirects;
 mod resilience;
 mod schema;

@@ -142,15 +142,10 @@ pub(super) async fn use_backup_code(auth: &Auth, row: &TwoFactor, code: &str) ->
 
 // ------------------------------------------------------------------------------ e-mailed codes
 
-pub(super) fn random_digits(n: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..n).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
-}
-
 /// E-mails a fresh 6-digit code to the subject's user, replacing any pending one. Stored as
 /// `{encrypted code}:{attempts}` for 3 minutes.
 pub async fn send_otp(auth: &Auth, subject: &Subject, now: DateTime<Utc>) -> Result<()> {
-    let code = random_digits(OTP_DIGITS);
+    let code = crate::crypto::random_digits(OTP_DIGITS);
     let ident = otp_identifier(&subject.otp_key());
     let value = format!("{}:0", symmetric::encrypt(auth.secret(), &code));
     let tx = auth.store.begin().await?;

@@ -30,7 +30,6 @@ use axum::http::HeaderMap;
 use axum::{Extension, Router};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha1::Sha1;
