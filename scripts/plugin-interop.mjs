@@ -11,7 +11,7 @@
 import { interop, call } from "./interop-lib.mjs";
 
 const [bin, backend, db] = process.argv.slice(2);
-const PLUGINS = "username,anonymous,one-time-token,multi-session,last-login-method";
+const PLUGINS = "username,magic-link,email-otp,anonymous,multi-session,one-time-token,phone-number,last-login-method";
 const run = interop({ bin, backend, db, palConfig: "plugins.toml", refEnv: { PLUGINS } });
 const { check } = run;
 const j = JSON.stringify;
