@@ -4,7 +4,7 @@
 #   bench/ab.sh OLD_BINARY NEW_BINARY [ROUNDS=5] [SECONDS=4]
 # e.g. an old build: git worktree add /tmp/old <rev> && CARGO_TARGET_DIR=/tmp/old-target cargo build --release
 set -euo pipefail
-old=${1:?old binary}; new=${2:?new binary}; rounds=${3:-5}; secs=${4:-4}
+old=$(realpath "${1:?old binary}"); new=$(realpath "${2:?new binary}"); rounds=${3:-5}; secs=${4:-4}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 command -v wrk >/dev/null || { echo "wrk is required (bench/run.sh installs it)"; exit 1; }
 tmp=$(mktemp -d); pids=()
