@@ -107,3 +107,23 @@ impl IntoResponse for Reply {
         res
     }
 }
+
+/// Where Better Auth sends the browser: `url` resolved against `base` (a relative callback
+/// lands on that origin), with `key=value` added to its query, before any fragment.
+pub fn redirect_target(base: &str, url: &str, param: Option<(&str, &str)>) -> String {
+    match url::Url::parse(base).and_then(|b| b.join(url)) {
+        Ok(mut u) => {
+            if let Some((key, value)) = param {
+                u.query_pairs_mut().append_pair(key, value);
+            }
+            u.to_string()
+        }
+        Err(_) => match param {
+            Some((key, value)) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}{key}={}", crate::auth::password::encode_component(value))
+            }
+            None => url.to_string(),
+        },
+    }
+}

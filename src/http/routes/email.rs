@@ -11,28 +11,8 @@ use crate::http::AppState;
 use crate::http::extract::Body;
 use crate::http::guard::check_url;
 use crate::http::input::Fields;
-use crate::http::reply::Reply;
+use crate::http::reply::{Reply, redirect_target};
 use crate::http::session;
-
-/// Where Better Auth sends the browser: `url` resolved against `base` (a relative callback
-/// lands on that origin), with `key=value` added to its query, before any fragment.
-fn redirect_target(base: &str, url: &str, param: Option<(&str, &str)>) -> String {
-    match url::Url::parse(base).and_then(|b| b.join(url)) {
-        Ok(mut u) => {
-            if let Some((key, value)) = param {
-                u.query_pairs_mut().append_pair(key, value);
-            }
-            u.to_string()
-        }
-        Err(_) => match param {
-            Some((key, value)) => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}{key}={}", password::encode_component(value))
-            }
-            None => url.to_string(),
-        },
-    }
-}
 
 /// The verification link's callbacks are the app's: with the cross-domain plugin a relative
 /// one is on the site, as Better Auth's crossDomain plugin makes it.

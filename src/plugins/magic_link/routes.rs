@@ -14,7 +14,7 @@ use crate::http::AppState;
 use crate::http::extract::Body;
 use crate::http::guard::{self, check_url};
 use crate::http::input::Fields;
-use crate::http::reply::Reply;
+use crate::http::reply::{Reply, redirect_target};
 use crate::http::session::{self, hand_over};
 
 /// `POST /sign-in/magic-link`: `{status: true}` whether or not the address has a user.
@@ -68,7 +68,7 @@ pub async fn verify(
         Ok(signed) => signed,
         Err(code) => {
             let error_url = error.as_deref().unwrap_or(callback_or_root);
-            return Ok(Reply::redirect(&resolve(base, error_url, Some(("error", &code)))));
+            return Ok(Reply::redirect(&redirect_target(base, error_url, Some(("error", &code)))));
         }
     };
     let handover = hand_over(&state, &headers, &signed.session, &signed.user, false);
@@ -80,28 +80,8 @@ pub async fn verify(
         })),
         Some(cb) => {
             let target = if signed.is_new { new_user.as_deref().unwrap_or(cb) } else { cb };
-            Reply::redirect(&resolve(base, target, None))
+            Reply::redirect(&redirect_target(base, target, None))
         }
     };
     Ok(reply.session(handover))
-}
-
-/// `url` resolved against the server's base URL (`new URL(url, baseURL)`), with `key=value`
-/// added to its query.
-pub(super) fn resolve(base: &str, url: &str, param: Option<(&str, &str)>) -> String {
-    match url::Url::parse(base).and_then(|b| b.join(url)) {
-        Ok(mut u) => {
-            if let Some((key, value)) = param {
-                u.query_pairs_mut().append_pair(key, value);
-            }
-            u.to_string()
-        }
-        Err(_) => match param {
-            Some((key, value)) => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}{key}={}", crate::auth::password::encode_component(value))
-            }
-            None => url.to_string(),
-        },
-    }
 }

@@ -1,5 +1,5 @@
-use super::routes::resolve;
 use super::*;
+use crate::http::reply::redirect_target;
 
 #[test]
 fn stored_value_is_better_auths_json() {
@@ -23,10 +23,13 @@ fn relative_urls_go_to_the_site() {
 #[test]
 fn redirects_resolve_against_the_base_url() {
     let base = "http://127.0.0.1:4000";
-    assert_eq!(resolve(base, "/", Some(("error", "INVALID_TOKEN"))), "http://127.0.0.1:4000/?error=INVALID_TOKEN");
-    assert_eq!(resolve(base, "/after", None), "http://127.0.0.1:4000/after");
     assert_eq!(
-        resolve(base, "http://spa.test/x?a=1", Some(("error", "INVALID_TOKEN"))),
+        redirect_target(base, "/", Some(("error", "INVALID_TOKEN"))),
+        "http://127.0.0.1:4000/?error=INVALID_TOKEN"
+    );
+    assert_eq!(redirect_target(base, "/after", None), "http://127.0.0.1:4000/after");
+    assert_eq!(
+        redirect_target(base, "http://spa.test/x?a=1", Some(("error", "INVALID_TOKEN"))),
         "http://spa.test/x?a=1&error=INVALID_TOKEN"
     );
 }
